@@ -1,0 +1,9 @@
+"""Commands of bot/ for the `rapbot` command line (placeholder until bot/ fills it in)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this package's commands to the root app."""

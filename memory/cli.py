@@ -1,0 +1,9 @@
+"""Commands of memory/ for the `rapbot` command line (placeholder until memory/ fills it in)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this package's commands to the root app."""

@@ -1,0 +1,60 @@
+"""Typed errors of the store. Every one carries a message fit to show a user, and a raised error
+always means nothing was changed."""
+
+from __future__ import annotations
+
+
+class MemoryStoreError(Exception):
+    """Base of every store error. `str(err)` is the user-facing message."""
+
+    code = "memory_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidName(MemoryStoreError):
+    code = "invalid_name"
+
+
+class DuplicateName(MemoryStoreError):
+    code = "duplicate_name"
+
+
+class InvalidDescription(MemoryStoreError):
+    code = "invalid_description"
+
+
+class InvalidEmbedding(MemoryStoreError):
+    """Wrong dimension, not finite, or an encoder that differs from the scope's other views."""
+
+    code = "invalid_embedding"
+
+
+class UnknownConcept(MemoryStoreError):
+    code = "unknown_concept"
+
+
+class QuotaExceeded(MemoryStoreError):
+    code = "quota_exceeded"
+
+
+class PermissionDenied(MemoryStoreError):
+    """A locked group memory written by a non-moderator, or forgetting someone else's concept."""
+
+    code = "permission_denied"
+
+
+class InvalidImage(MemoryStoreError):
+    code = "invalid_image"
+
+
+class InvalidSetting(MemoryStoreError):
+    code = "invalid_setting"
+
+
+class StoreUnavailable(MemoryStoreError):
+    """The database cannot be reached."""
+
+    code = "store_unavailable"

@@ -1,0 +1,81 @@
+"""The values and interfaces every network in model/ offers. worker/ codes against these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: Box
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ConceptRef:
+    """A retrieved concept handed to the generator: its reference image, name and info text.
+    `box` is where it was found in the query image (None for concepts named only in the text);
+    `score` is its retrieval similarity (None when named in the text), used to drop the weakest
+    concepts when the context would overflow."""
+
+    name: str
+    info: str
+    image: Image.Image
+    box: Box | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    used: list[str]  # concept names that went into the prompt, in prompt order
+    dropped: list[str] = field(default_factory=list)  # names dropped to fit the context
+    prompt: str = ""  # the exact text prompt (for logs and tests)
+
+
+class ImageEncoder(Protocol):
+    encoder_id: str  # stored with every view, e.g. "open_clip:ViT-L-14-336/openai"
+    dim: int
+
+    def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+class ObjectDetector(Protocol):
+    def detect(
+        self, image: Image.Image, classes: Sequence[str], conf: float | None = None, max_boxes: int | None = None
+    ) -> list[Detection]: ...
+
+
+class ConceptGenerator(Protocol):
+    max_concepts: int  # topK the model was trained for: 2 RAP-LLaVA, 3 RAP-Phi3-V
+
+    def generate(
+        self,
+        image: Image.Image | None,
+        concepts: Sequence[ConceptRef],
+        question: str,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> Generation: ...
+
+
+@dataclass
+class ModelBundle:
+    """The three networks of one profile, loaded lazily by each model's own base class."""
+
+    profile: str
+    encoder: ImageEncoder
+    detector: ObjectDetector
+    generator: ConceptGenerator

@@ -1,0 +1,1 @@
+"""The `rapbot` command line: one Typer app that mounts each package's own commands."""

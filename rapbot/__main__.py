@@ -1,0 +1,3 @@
+from rapbot.cli import main
+
+main()
