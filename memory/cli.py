@@ -1,9 +1,64 @@
-"""Commands of memory/ for the `rapbot` command line (placeholder until memory/ fills it in)."""
+"""`rapbot db upgrade|downgrade|current`: migrate the memory database (the embedded one by default,
+or RAPBOT_DATABASE_URL, or --url). Imports stay light at module level so `rapbot --help` is fast."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+db_app = typer.Typer(help="The memory database: migrate it up or down, show its revision.", no_args_is_help=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="Database URL (default: RAPBOT_DATABASE_URL, else the embedded database)."),
+]
+
+
+def _url(url: str | None) -> str:
+    from memory.database import resolve_url, to_sqlalchemy_url
+    from memory.settings import MemorySettings
+
+    return to_sqlalchemy_url(url) if url else resolve_url(MemorySettings())
+
+
+def _run(action: str, url: str | None, revision: str | None = None) -> str | None:
+    from memory import migrate
+    from memory.database import translate_unavailable
+    from memory.errors import MemoryStoreError
+
+    try:
+        target = _url(url)
+        with translate_unavailable(target):
+            return migrate.current(target) if action == "current" else getattr(migrate, action)(target, revision)
+    except MemoryStoreError as err:
+        typer.echo(f"Error: {err.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@db_app.command()
+def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head", url: UrlOption = None) -> None:
+    """Bring the database up to a revision (default: the newest)."""
+    _run("upgrade", url, revision)
+    typer.echo(f"Database at {_run('current', url) or 'base'}.")
+
+
+@db_app.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table of the store.')],
+    url: UrlOption = None,
+) -> None:
+    """Take the database down to a revision. "base" deletes all memories."""
+    _run("downgrade", url, revision)
+    typer.echo(f"Database at {_run('current', url) or 'base'}.")
+
+
+@db_app.command()
+def current(url: UrlOption = None) -> None:
+    """Show the database's revision."""
+    typer.echo(_run("current", url) or "base (not migrated)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
+    app.add_typer(db_app, name="db")

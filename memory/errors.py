@@ -58,3 +58,13 @@ class StoreUnavailable(MemoryStoreError):
     """The database cannot be reached."""
 
     code = "store_unavailable"
+
+
+class InvalidCategory(MemoryStoreError):
+    code = "invalid_category"
+
+
+class UnknownScope(MemoryStoreError):
+    """A scope id that does not exist (any more): e.g. the chat's memory was erased meanwhile."""
+
+    code = "unknown_scope"

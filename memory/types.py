@@ -12,7 +12,7 @@ import numpy.typing as npt
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in source-image pixels
 
 
-class ScopeKind(str, enum.Enum):
+class ScopeKind(str, enum.Enum):  # noqa: UP042  (str mix-in kept: part of the contract)
     USER = "user"
     GROUP = "group"
 

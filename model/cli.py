@@ -1,9 +1,119 @@
-"""Commands of model/ for the `rapbot` command line (placeholder until model/ fills it in)."""
+"""`rapbot models ...`: list the profiles and their weights, pull them, check them offline, and
+convert a released RAP checkpoint. Heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from model.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from model.weights import WeightSpec
+
+models_app = typer.Typer(name="models", help="The networks: profiles, weights, conversion.", no_args_is_help=True)
+
+ProfileArg = Annotated[
+    str | None, typer.Argument(help="tiny | cpu | gpu (default: RAPBOT_PROFILE)", show_default=False)
+]
+
+
+def _settings(profile: str | None) -> ModelSettings:
+    from model.profiles import settings_for
+
+    try:
+        return settings_for(profile)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="PROFILE") from error
+
+
+def _weights(settings: ModelSettings) -> list[WeightSpec]:
+    """The weights of `settings`, or a usage error naming a malformed RAPBOT_ENCODER / _DETECTOR."""
+    from model.weights import weights_for
+
+    try:
+        return weights_for(settings)
+    except ValueError as error:
+        typer.echo(f"Bad model setting: {error}", err=True)
+        raise typer.Exit(code=2) from error
+
+
+@models_app.command("list")
+def list_profiles() -> None:
+    """Each profile's networks and the weights they need (present or missing)."""
+    from model.profiles import PROFILES, network_specs
+
+    for profile in PROFILES:
+        settings = _settings(profile)
+        specs = network_specs(settings)
+        typer.echo(f"{profile}:")
+        typer.echo(f"  encoder   {specs.encoder}")
+        typer.echo(f"  detector  {specs.detector} (class names: {specs.detector_text})")
+        typer.echo(f"  generator {specs.generator}")
+        weights = _weights(settings)
+        if not weights:
+            typer.echo("  weights   none (random weights built in code)")
+        for weight in weights:
+            mark = "present" if weight.present else "missing"
+            typer.echo(f"  [{mark}] {weight.name}  <- {weight.source}")
+
+
+@models_app.command("check")
+def check(profile: ProfileArg = None) -> None:
+    """Offline: report which of the profile's weights are on this machine; exit 1 if any is missing."""
+    settings = _settings(profile)
+    weights = _weights(settings)
+    missing = [weight for weight in weights if not weight.present]
+    for weight in weights:
+        mark = "present" if weight.present else "MISSING"
+        typer.echo(f"[{mark}] {weight.name}  ({weight.local_path})")
+    if missing:
+        names = ", ".join(weight.name for weight in missing)
+        typer.echo(
+            f"{len(missing)} weight(s) missing for profile {settings.profile}: {names}. "
+            f"Fetch them with `rapbot models pull {settings.profile}` (model dir: {settings.model_dir}).",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    typer.echo(f"All weights of profile {settings.profile} are present in {settings.model_dir}.")
+
+
+@models_app.command("pull")
+def pull(profile: ProfileArg = None) -> None:
+    """Download the profile's weights into RAPBOT_MODEL_DIR (needs internet)."""
+    from model.weights import WeightsMissing
+    from model.weights import pull as pull_weights
+
+    settings = _settings(profile)
+    _weights(settings)  # fails early on a malformed spec
+    typer.echo(f"Fetching the weights of profile {settings.profile} into {settings.model_dir} ...")
+    try:
+        paths = pull_weights(settings)
+    except WeightsMissing as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=1) from error
+    for path in paths:
+        typer.echo(f"  {path}")
+    typer.echo("Done." if paths else "Nothing to fetch: this profile builds its weights in code.")
+
+
+@models_app.command("convert-rap")
+def convert_rap(
+    src: Annotated[Path, typer.Argument(help="A released RAP checkpoint directory (original LLaVA layout).")],
+    dst: Annotated[Path, typer.Argument(help="Where to write the transformers-format checkpoint.")],
+    vision_tower: Annotated[
+        str | None, typer.Option(help="CLIP vision tower dir or hub id (default: the one RAP used).")
+    ] = None,
+) -> None:
+    """Convert a released RAP checkpoint (Hoar012/RAP-*) to transformers' Llava format."""
+    from model.convert import convert_rap as convert
+
+    out = convert(src, dst, vision_tower=vision_tower)
+    typer.echo(f"Converted checkpoint written to {out}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add `rapbot models ...` to the root app."""
+    app.add_typer(models_app, name="models")

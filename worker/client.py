@@ -33,7 +33,9 @@ class RapClient(Protocol):
 
     async def choose(self, who: Requester, pending_id: str, choice: Choice) -> RememberResult: ...
 
-    async def add_view(self, who: Requester, name: str, image: bytes, request_id: str | None = None) -> ConceptSummary: ...
+    async def add_view(
+        self, who: Requester, name: str, image: bytes, request_id: str | None = None
+    ) -> ConceptSummary: ...
 
     async def answer(self, who: Requester, image: bytes | None, text: str | None) -> AnswerResult:
         """Photo and no text: a personalised caption. Photo and text: an answer about the photo.

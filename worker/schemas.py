@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the photo's pixels
+
+# Models that carry image bytes write them as base64 in JSON (the Celery path), not as UTF-8 text.
+BYTES_AS_BASE64 = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
 
 class Requester(BaseModel):
@@ -40,6 +43,8 @@ class ConceptSummary(BaseModel):
 
 
 class RememberResult(BaseModel):
+    model_config = BYTES_AS_BASE64
+
     status: Literal["stored", "candidates", "cancelled"]
     concept: ConceptSummary | None = None  # when stored
     pending_id: str | None = None  # when candidates: pass to choose()
@@ -55,6 +60,8 @@ class Recognised(BaseModel):
 
 
 class AnswerResult(BaseModel):
+    model_config = BYTES_AS_BASE64
+
     text: str
     recognised: list[Recognised] = Field(default_factory=list)
     annotated_image: bytes | None = None  # JPEG with recognised boxes labelled by name
@@ -69,6 +76,8 @@ class ConceptPage(BaseModel):
 
 
 class ConceptDetail(BaseModel):
+    model_config = BYTES_AS_BASE64
+
     concept: ConceptSummary
     images: list[bytes]  # the stored crops, JPEG
 

@@ -1,0 +1,148 @@
+"""Per-request overhead and throughput of the Celery path, on the tiny profile, real Redis, real
+Celery worker (a subprocess, prefork, concurrency 1) and real Postgres (embedded pgserver).
+
+Overhead = end-to-end time at the client minus the time the worker spent inside the networks (the
+task reports it), i.e. queueing, Redis, Postgres, (de)serialisation and image decoding.
+
+    .venv/bin/python bench/pipeline.py [--requests 40] [--redis redis://127.0.0.1:6379/12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.update(
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    YOLO_OFFLINE="1",
+    YOLO_AUTOINSTALL="0",
+    YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR") or tempfile.mkdtemp(prefix="rapbot-yolo-"),
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def photo() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.chelsea()).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+async def overhead(client: Any, who: Any, image: bytes, requests: int) -> None:
+    for label, method, kwargs in (
+        ("answer (photo + question)", "answer", {"who": who, "image": image, "text": "what is <mochi> doing?"}),
+        ("list (store only)", "list_concepts", {"who": who, "offset": 0, "limit": 20}),
+    ):
+        totals, overheads = [], []
+        for _ in range(requests):
+            start = time.perf_counter()
+            _, model_s = await client.call_timed(method, **kwargs)
+            total = time.perf_counter() - start
+            totals.append(total)
+            overheads.append(total - model_s)
+        print(
+            f"{label:28s} end-to-end p50 {statistics.median(totals) * 1e3:7.1f} ms  "
+            f"overhead p50 {statistics.median(overheads) * 1e3:6.1f} ms  p99 {percentile(overheads, 99) * 1e3:6.1f} ms"
+        )
+
+
+async def throughput(client: Any, who: Any, image: bytes, concurrency: int, per_client: int) -> None:
+    async def one_client() -> None:
+        for _ in range(per_client):
+            await client.answer(who, image, "what is <mochi> doing?")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    print(f"{concurrency:2d} concurrent clients: {concurrency * per_client / elapsed:6.2f} answers/s")
+
+
+async def run(args: argparse.Namespace, database_url: str) -> None:
+    from worker.celery_client import CeleryClient
+    from worker.schemas import Requester
+    from worker.settings import WorkerSettings
+
+    run_id = uuid.uuid4().hex[:8]
+    settings = WorkerSettings(
+        redis_url=args.redis, pipeline_queue=f"bench-{run_id}-gpu", store_queue=f"bench-{run_id}-store"
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        RAPBOT_REDIS_URL=args.redis,
+        RAPBOT_DATABASE_URL=database_url,
+        RAPBOT_PROFILE="tiny",
+        RAPBOT_PIPELINE_QUEUE=settings.pipeline_queue,
+        RAPBOT_STORE_QUEUE=settings.store_queue,
+        RAPBOT_MAX_NEW_TOKENS=str(args.max_new_tokens),
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rapbot", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    client = CeleryClient(settings)
+    try:
+        who = Requester(platform="bench", user_id="u1")
+        image = photo()
+        start = time.perf_counter()
+        await client.update_settings(who, similarity_threshold=0.0)
+        await client.remember(who, "mochi", "a cat who loves sardines", [image, image])
+        print(f"first request (worker start + model load): {time.perf_counter() - start:.1f} s")
+        await client.answer(who, image, "warm-up")
+        await overhead(client, who, image, args.requests)
+        for concurrency in (1, 4, 16):
+            await throughput(client, who, image, concurrency, max(1, args.requests // concurrency))
+    finally:
+        await client.close()
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    args = parser.parse_args()
+
+    import pgserver
+
+    from memory.migrate import upgrade
+
+    datadir = Path(tempfile.mkdtemp(prefix="rbb-", dir="/tmp"))
+    server = pgserver.get_server(datadir, cleanup_mode="stop")
+    try:
+        server.psql("CREATE DATABASE bench;")
+        database_url = server.get_uri("bench").replace("postgresql://", "postgresql+psycopg://", 1)
+        upgrade(database_url)
+        asyncio.run(run(args, database_url))
+    finally:
+        server.cleanup()
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

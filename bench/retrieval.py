@@ -1,0 +1,195 @@
+"""Retrieval benchmark: per-scope exact top-k through MemoryStore.search (Postgres + pgvector) against
+FAISS IndexFlatIP over that scope's vectors in-process (the floor) and FAISS flat over all N vectors
+(RAP's single global index, which ignores scopes). Scope sizes are long-tailed (lognormal).
+
+    .venv/bin/python bench/retrieval.py --views 20000 --scopes 2000 --dim 768 --queries 200
+
+Prints one table of p50/p99 latency per query and ratios to the floor. Not a test: it asserts nothing
+about speed, but it does check that the store's top-k equals FAISS's exact per-scope top-k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memory.migrate import upgrade
+from memory.settings import MemorySettings
+from memory.store import MemoryStore
+
+ENCODER = "bench:random"
+CHUNK = 20_000
+
+
+@dataclass
+class Plan:
+    view_scope: npt.NDArray[np.int64]  # scope id (1-based) of every view, in insertion order
+    sizes: npt.NDArray[np.int64]  # views per scope
+    query_scopes: npt.NDArray[np.int64]  # the scope of every query
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--views", type=int, default=1_000_000, help="views stored in total")
+    p.add_argument("--scopes", type=int, default=100_000, help="scopes (chats) they are spread over")
+    p.add_argument("--dim", type=int, default=768, help="embedding dimension")
+    p.add_argument("--queries", type=int, default=1000, help="per-scope queries timed")
+    p.add_argument("--global-queries", type=int, default=200, help="queries timed on the global FAISS index")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--sigma", type=float, default=1.5, help="lognormal sigma of scope sizes (long tail)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--url", help="an existing Postgres+pgvector (default: a fresh embedded one, deleted after)")
+    return p.parse_args()
+
+
+def plan(args: argparse.Namespace, rng: np.random.Generator) -> Plan:
+    """Long-tailed scope sizes (every scope >= 1 view), views interleaved in arrival order, and query
+    scopes drawn in proportion to size (busy chats ask more)."""
+    weights = rng.lognormal(0.0, args.sigma, args.scopes)
+    sizes = rng.multinomial(args.views - args.scopes, weights / weights.sum()) + 1
+    view_scope = rng.permutation(np.repeat(np.arange(1, args.scopes + 1), sizes))
+    query_scopes = view_scope[rng.integers(0, args.views, args.queries)]
+    return Plan(view_scope=view_scope, sizes=sizes, query_scopes=query_scopes)
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> npt.NDArray[np.float32]:
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def fill(url: str, args: argparse.Namespace, p: Plan, rng: np.random.Generator, global_index) -> dict[int, tuple]:
+    """COPY scopes, concepts (one per view) and views in binary; returns the vectors (and view ids) of
+    the scopes that will be queried, and adds every vector to the global FAISS index."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    wanted = set(p.query_scopes.tolist())
+    kept: dict[int, list] = {s: [] for s in wanted}
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        with conn.cursor() as cur:
+            with cur.copy("COPY scopes (id, platform, kind, external_id) FROM STDIN") as copy:
+                for sid in range(1, args.scopes + 1):
+                    copy.write_row((sid, "bench", "user", str(sid)))
+            with cur.copy(
+                "COPY concepts (id, scope_id, name, normalised_name, category, created_by) FROM STDIN"
+            ) as copy:
+                for vid, sid in enumerate(p.view_scope.tolist(), start=1):
+                    copy.write_row((vid, sid, f"c{vid}", f"c{vid}", "thing", str(sid)))
+            image = b"\xff\xd8\xff"
+            for start in range(0, args.views, CHUNK):
+                vecs = unit_rows(rng, min(CHUNK, args.views - start), args.dim)
+                global_index.add(vecs)
+                with cur.copy(
+                    "COPY views (id, concept_id, scope_id, encoder, dim, embedding, image) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["int8", "int8", "int8", "varchar", "int4", "vector", "bytea"])
+                    for offset, vec in enumerate(vecs):
+                        vid = start + offset + 1
+                        sid = int(p.view_scope[vid - 1])
+                        copy.write_row((vid, vid, sid, ENCODER, args.dim, vec, image))
+                        if sid in kept:
+                            kept[sid].append((vid, vec))
+                print(f"  loaded {start + len(vecs):>9,} / {args.views:,} views", file=sys.stderr, flush=True)
+            for table in ("scopes", "concepts", "views"):
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE scopes, concepts, views")
+    return {
+        sid: (np.array([v for v, _ in rows]), np.stack([vec for _, vec in rows]).astype(np.float32))
+        for sid, rows in kept.items()
+    }
+
+
+def pct(times: list[float]) -> tuple[float, float]:
+    ms = np.array(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def main() -> None:
+    args = parse_args()
+    if not 1 <= args.scopes <= args.views:
+        sys.exit("--scopes must be between 1 and --views")
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # one query at a time on one core, like one store query
+    rng = np.random.default_rng(args.seed)
+    p = plan(args, rng)
+    tmp: Path | None = None
+    if args.url:
+        url = args.url
+    else:
+        import pgserver
+
+        tmp = Path(tempfile.mkdtemp(prefix="rbbench-", dir="/tmp"))
+        url = pgserver.get_server(tmp, cleanup_mode="stop").get_uri().replace("postgresql://", "postgresql+psycopg://")
+    try:
+        upgrade(url)
+        global_index = faiss.IndexFlatIP(args.dim)
+        t0 = time.perf_counter()
+        kept = fill(url, args, p, rng, global_index)
+        load_s = time.perf_counter() - t0
+
+        store = MemoryStore(url, MemorySettings(database_url=url))
+        queries = []
+        for sid in p.query_scopes.tolist():  # a noisy copy of one of the scope's views
+            ids, vecs = kept[sid]
+            q = vecs[rng.integers(0, len(ids))] + 0.05 * unit_rows(rng, 1, args.dim)[0]
+            queries.append((sid, (q / np.linalg.norm(q)).astype(np.float32)))
+        floors = {sid: faiss.IndexFlatIP(args.dim) for sid in kept}
+        for sid, index in floors.items():
+            index.add(kept[sid][1])
+
+        store.search([queries[0][0]], queries[0][1], ENCODER, k=args.k)  # warm the pool
+        pg_t, floor_t, agree = [], [], 0
+        for sid, q in queries:
+            t = time.perf_counter()
+            hits = store.search([sid], q, ENCODER, k=args.k)
+            pg_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            _, idx = floors[sid].search(q[None, :], args.k)
+            floor_t.append(time.perf_counter() - t)
+            expected = {int(kept[sid][0][i]) for i in idx[0] if i >= 0}
+            agree += {h.view_id for h in hits} == expected
+        global_t = []
+        for _, q in queries[: args.global_queries]:
+            t = time.perf_counter()
+            global_index.search(q[None, :], args.k)
+            global_t.append(time.perf_counter() - t)
+        store.close()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    qsizes = p.sizes[p.query_scopes - 1]
+    floor50, floor99 = pct(floor_t)
+    print(
+        f"\nviews {args.views:,} | scopes {args.scopes:,} | dim {args.dim} | top-{args.k} | load {load_s:.0f} s"
+        f"\nscope sizes: median {int(np.median(p.sizes))}, p99 {int(np.percentile(p.sizes, 99))}, "
+        f"max {p.sizes.max()}; queried scopes: median {int(np.median(qsizes))}, max {qsizes.max()}"
+        f"\nstore top-{args.k} == FAISS exact per-scope top-{args.k}: {agree}/{len(queries)} queries\n"
+    )
+    print("| method | queries | p50 ms | p99 ms | p50 / floor | p99 / floor |\n|---|---:|---:|---:|---:|---:|")
+    for label, times in (
+        ("MemoryStore.search (Postgres, per scope, exact)", pg_t),
+        ("FAISS IndexFlatIP over the scope's vectors (floor)", floor_t),
+        (f"FAISS IndexFlatIP over all {args.views:,} (global, no scopes)", global_t),
+    ):
+        p50, p99 = pct(times)
+        print(f"| {label} | {len(times)} | {p50:.3f} | {p99:.3f} | {p50 / floor50:.1f}x | {p99 / floor99:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

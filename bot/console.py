@@ -1,0 +1,344 @@
+"""The console frontend: one line is one chat message.
+
+A token `@PATH` (or `@"path with spaces"`) attaches that image file. `/remember bo: a shiba inu
+@bo.jpg` remembers, `@park.jpg what is <bo> doing?` asks about a photo, `@park.jpg` alone captions
+it, and text alone is a text-only question. Images the bot sends back (annotated answers, candidate
+boxes, /show photos, /export zips) are written to an output folder and their paths printed.
+
+A bad line (missing file, unknown command, unknown name...) gets a clear reply and the session
+goes on; on a TTY the prompt has history, otherwise lines are read until EOF.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot import replies
+from bot.grammar import (
+    AddPhoto,
+    Audit,
+    AutoCaption,
+    Choose,
+    Command,
+    Edit,
+    Export,
+    Forget,
+    ForgetMe,
+    Help,
+    ListConcepts,
+    Lock,
+    OtherBot,
+    ParseError,
+    Purge,
+    Question,
+    Recategorise,
+    Remember,
+    Rename,
+    Share,
+    Show,
+    Start,
+    Threshold,
+    Unlock,
+    parse,
+)
+from bot.settings import ConsoleSettings
+from worker.client import RapClient
+from worker.errors import RapError
+from worker.schemas import RememberResult, Requester
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "console"
+QUIT_WORDS = frozenset({"/quit", "/exit"})
+
+# `@path`, `@"path with spaces"` or `@'path'`, starting a word (so e@mail.com is text).
+_ATTACHMENT_RE = re.compile(r"""(?:(?<=\s)|^)@(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>\S+))""")
+
+
+class LineError(Exception):
+    """A line the console itself cannot send (e.g. a missing file); the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One console line split into its text and the image files it attaches."""
+
+    text: str
+    paths: list[Path]
+
+
+def split_attachments(line: str) -> Message:
+    """Take the `@PATH` tokens out of a line. `/purge @member` keeps its @: it names a member."""
+    if line.lstrip().lower().startswith("/purge"):
+        return Message(line.strip(), [])
+    paths = [
+        Path(m.group("dq") or m.group("sq") or m.group("bare")).expanduser() for m in _ATTACHMENT_RE.finditer(line)
+    ]
+    text = " ".join(_ATTACHMENT_RE.sub(" ", line).split())
+    return Message(text, paths)
+
+
+def read_images(paths: list[Path], max_bytes: int) -> list[bytes]:
+    """The files' bytes, or LineError naming the first one that cannot be read."""
+    images = []
+    for path in paths:
+        if not str(path):
+            raise LineError("an @ needs a file path after it, e.g. @bo.jpg")
+        if not path.exists():
+            raise LineError(f"no such file: {path}")
+        if not path.is_file():
+            raise LineError(f"not a file: {path}")
+        size = path.stat().st_size
+        if size == 0:
+            raise LineError(f"{path} is empty, not an image.")
+        if size > max_bytes:
+            raise LineError(f"{path} is too large ({size // 1_000_000} MB; the limit is {max_bytes // 1_000_000} MB).")
+        try:
+            images.append(path.read_bytes())
+        except OSError as err:
+            raise LineError(f"cannot read {path}: {err.strerror or 'permission denied'}") from None
+    return images
+
+
+@dataclass
+class ConsoleSession:
+    """One console chat: a requester, the client it talks to, and where images are written."""
+
+    client: RapClient
+    who: Requester
+    out_dir: Path
+    settings: ConsoleSettings = field(default_factory=ConsoleSettings)
+    pending_id: str | None = None  # a /remember waiting for /choose
+    _written: int = 0
+
+    async def handle_line(self, line: str) -> str:
+        """The reply to one line; never raises for a bad line."""
+        try:
+            message = split_attachments(line)
+            command = parse(message.text)
+            images = read_images(message.paths, self.settings.max_image_bytes)
+            return await self._dispatch(command, images)
+        except ParseError as err:
+            return replies.parse_error(err)
+        except LineError as err:
+            return str(err)
+        except RapError as err:
+            return replies.error(err)
+        except Exception:  # a bug must not end the session; the trace goes to the log, not the chat
+            logger.exception("unexpected error handling a console line")
+            return replies.unexpected_error()
+
+    async def _dispatch(self, command: Command, images: list[bytes]) -> str:
+        client, who = self.client, self.who
+        if images and not isinstance(command, Remember | AddPhoto | Question):
+            return "this command takes no photo; send it without the @file."
+        match command:
+            case Question(text):
+                return await self._answer(images, text)
+            case Remember(name, description):
+                if not images:
+                    return replies.need_photo("remember")
+                return self._remember_reply(await client.remember(who, name, description, images))
+            case Choose(choice):
+                if self.pending_id is None:
+                    return "nothing to choose: send a photo with /remember first."
+                result = await client.choose(who, self.pending_id, choice)
+                return self._remember_reply(result)
+            case AddPhoto(name):
+                if not images:
+                    return replies.need_photo("addphoto")
+                lines = [replies.photo_added(await client.add_view(who, name, image)) for image in images]
+                return lines[-1] if len(lines) == 1 else f"added {len(lines)} photos.\n{lines[-1]}"
+            case ListConcepts(page):
+                size = self.settings.concepts_page_size
+                return replies.concept_page(await client.list_concepts(who, (page - 1) * size, size))
+            case Show(name):
+                detail = await client.show(who, name)
+                paths = [self._write(image, f"{name}-{i}", "jpg") for i, image in enumerate(detail.images, 1)]
+                return "\n".join([replies.concept_detail(detail), *(replies.image_written(p) for p in paths)])
+            case Edit(name, description):
+                return replies.edited(await client.edit(who, name, description))
+            case Rename(old, new):
+                return replies.renamed(old, await client.rename(who, old, new))
+            case Recategorise(name, category):
+                return replies.recategorised(await client.recategorise(who, name, category))
+            case Forget(name):
+                await client.forget(who, name)
+                return replies.forgotten(name)
+            case Share(name):
+                if who.chat_kind != "group":
+                    return replies.need_group("share")
+                return replies.shared(await client.share(who, name))
+            case Export():
+                data = await client.export(who)
+                path = self._write(data, f"rapbot-export-{who.user_id}", "zip")
+                return replies.exported(path, len(data))
+            case ForgetMe(confirmed):
+                if not confirmed:
+                    return replies.forgetme_confirm()
+                self.pending_id = None
+                return replies.erasure(await client.erase(who))
+            case Lock() | Unlock():
+                if who.chat_kind != "group":
+                    return replies.need_group("lock" if isinstance(command, Lock) else "unlock")
+                return replies.settings_changed(await client.update_settings(who, locked=isinstance(command, Lock)))
+            case Threshold(value):
+                if value is None:
+                    return replies.settings(await client.get_settings(who))
+                return replies.settings_changed(await client.update_settings(who, similarity_threshold=value))
+            case AutoCaption(enabled):
+                return replies.settings_changed(await client.update_settings(who, auto_caption=enabled))
+            case Audit():
+                return replies.audit_lines(await client.audit(who))
+            case Purge(member):
+                if who.chat_kind != "group":
+                    return replies.need_group("purge")
+                return replies.purged(member, await client.purge(who, member))
+            case Help(topic):
+                return replies.help_text(topic)
+            case Start():
+                return replies.start_text()
+            case OtherBot():
+                return ""
+        raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+    async def _answer(self, images: list[bytes], text: str) -> str:
+        if len(images) > 1:
+            return "one photo at a time, please: attach a single @file to a question."
+        if not images and not text:
+            return ""
+        image = images[0] if images else None
+        result = await self.client.answer(self.who, image, text or None)
+        reply = replies.answer(result, with_photo=image is not None)
+        if result.annotated_image:
+            reply += "\n" + replies.image_written(self._write(result.annotated_image, "answer", "jpg"))
+        return reply
+
+    def _remember_reply(self, result: RememberResult) -> str:
+        self.pending_id = result.pending_id if result.status == "candidates" else None
+        reply = replies.remember_result(result)
+        if result.status == "candidates" and result.annotated_image:
+            reply += "\n" + replies.image_written(self._write(result.annotated_image, "candidates", "jpg"))
+        return reply
+
+    def _write(self, data: bytes, stem: str, suffix: str) -> str:
+        """Write bytes the bot sends back to a fresh file in the output folder; return its path."""
+        self._written += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^\w.-]+", "_", stem).strip("_") or "file"
+        path = self.out_dir / f"{stamp}-{self._written:03d}-{safe}.{suffix}"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return str(path)
+
+
+def make_requester(user: str, group: str | None, admin: bool) -> Requester:
+    """`--group` acts in that group's shared memory; `--admin` makes the user its moderator."""
+    if group is not None:
+        return Requester(platform=PLATFORM, user_id=user, chat_kind="group", chat_id=group, moderator=admin)
+    return Requester(platform=PLATFORM, user_id=user, moderator=admin)
+
+
+def resolve_out_dir(settings: ConsoleSettings, override: Path | None = None) -> Path:
+    chosen = override or settings.out_dir
+    if chosen is not None:
+        return chosen.expanduser()
+    return Path(tempfile.mkdtemp(prefix="rapbot-console-"))
+
+
+async def _plain_lines(stream: TextIO) -> AsyncIterator[str]:
+    for line in stream:
+        yield line.rstrip("\n")
+
+
+async def _prompt_lines(session_label: str, history_file: Path | None) -> AsyncIterator[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    history = FileHistory(str(history_file.expanduser())) if history_file else InMemoryHistory()
+    prompt: PromptSession[str] = PromptSession(history=history)
+    while True:
+        try:
+            yield await prompt.prompt_async(f"{session_label}> ")
+        except KeyboardInterrupt:
+            continue  # Ctrl-C clears the line, as in a shell
+        except EOFError:
+            return
+
+
+async def run_session(
+    session: ConsoleSession,
+    lines: AsyncIterator[str],
+    write: Callable[[str], None],
+) -> None:
+    """Send every line to the session and write each reply, until the lines end or /quit."""
+    async for line in lines:
+        if not line.strip():
+            continue
+        if line.strip().lower() in QUIT_WORDS:
+            break
+        reply = await session.handle_line(line)
+        if reply:
+            write(reply)
+
+
+async def main(
+    client: RapClient,
+    who: Requester,
+    out_dir: Path,
+    settings: ConsoleSettings,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """The console's main loop: a prompt with history on a TTY, else lines until EOF. Returns 0."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    session = ConsoleSession(client, who, out_dir, settings)
+
+    def write(text: str) -> None:
+        print(text, file=stdout, flush=True)
+
+    interactive = stdin.isatty() and stdout.isatty()
+    if interactive:
+        where = f"group {who.chat_id}" if who.chat_kind == "group" else "your own memory"
+        write(f"rapbot console as {who.user_id} ({where}). /help for commands, Ctrl-D to quit.")
+        write(f"images are written to {out_dir}")
+        label = who.user_id if who.chat_kind == "user" else f"{who.user_id}@{who.chat_id}"
+        lines = _prompt_lines(label, settings.history_file)
+    else:
+        lines = _plain_lines(stdin)
+    await run_session(session, lines, write)
+    return 0
+
+
+async def open_client() -> RapClient:
+    """The worker's client for this configuration (in-process on the embedded Postgres by default)."""
+    import asyncio
+
+    from worker.factory import get_client
+
+    # Opening may start the embedded Postgres and load the networks: keep the event loop free.
+    return await asyncio.to_thread(get_client)
+
+
+async def run_console(user: str, group: str | None, admin: bool, out: Path | None = None) -> int:
+    """`rapbot console`: build the requester and client from settings, then run the main loop."""
+    settings = ConsoleSettings()
+    who = make_requester(user, group, admin)
+    try:
+        client = await open_client()
+    except RapError as err:
+        print(replies.error(err), file=sys.stderr)
+        return 1
+    try:
+        return await main(client, who, resolve_out_dir(settings, out), settings)
+    finally:
+        await client.close()

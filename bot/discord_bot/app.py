@@ -1,0 +1,105 @@
+"""The Discord bot: `build_bot(settings, client)` assembles it, `run()` starts it with a token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.discord_bot.commands import MemoryCommands
+from bot.discord_bot.frontend import Frontend
+from bot.discord_bot.mentions import MentionHandler
+from bot.discord_bot.moderation import ModeratorCommands
+from bot.discord_bot.settings import DiscordSettings
+from worker.client import RapClient
+
+log = logging.getLogger(__name__)
+
+
+class MissingToken(RuntimeError):
+    """No token configured; the message says where to get one and where to put it."""
+
+
+def bot_intents() -> discord.Intents:
+    """Only what the features need. No privileged intent: message content is not needed, because
+    Discord includes the content of DMs and of messages that mention the bot anyway."""
+    intents = discord.Intents.none()
+    intents.guilds = True  # guild ids, roles and permissions of members using commands
+    intents.guild_messages = True  # messages in servers that mention the bot
+    intents.dm_messages = True  # messages in DMs
+    return intents
+
+
+class RapBot(commands.Bot):
+    def __init__(self, frontend: Frontend, intents: discord.Intents | None = None) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # no text commands: slash commands only
+            intents=intents or bot_intents(),
+            help_command=None,
+            # Names and descriptions are user text: never let them ping @everyone, roles or users.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.frontend = frontend
+
+    async def setup_hook(self) -> None:
+        await self.add_rapbot_cogs()
+        if self.frontend.settings.sync_commands:
+            await self.sync_app_commands()
+
+    async def add_rapbot_cogs(self) -> None:
+        memory_commands = MemoryCommands(self.frontend)
+        await self.add_cog(memory_commands)
+        self.tree.add_command(memory_commands.ask_menu)
+        await self.add_cog(ModeratorCommands(self.frontend))
+        await self.add_cog(MentionHandler(self, self.frontend))
+
+    async def sync_app_commands(self) -> list[discord.app_commands.AppCommand]:
+        """To the development guild when one is set (instant), otherwise globally (may take an hour)."""
+        guild_id = self.frontend.settings.dev_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+            log.info("synced %d commands globally", len(synced))
+            return synced
+        guild = discord.Object(id=guild_id)
+        self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        log.info("synced %d commands to guild %s", len(synced), guild_id)
+        return synced
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: a mention is a question (see mentions.py), never a command name."""
+
+    async def on_ready(self) -> None:
+        log.info("rapbot is online as %s in %d server(s)", self.user, len(self.guilds))
+
+
+def build_bot(settings: DiscordSettings, client: RapClient) -> RapBot:
+    """The bot, ready for `start(token)`; the caller owns `client` and closes it."""
+    return RapBot(Frontend.create(settings, client))
+
+
+async def _serve(settings: DiscordSettings) -> None:
+    from worker.factory import get_client  # the worker's imports are heavy: only when the bot runs
+
+    if settings.token is None or not settings.token.get_secret_value().strip():
+        raise MissingToken(
+            "No Discord token. Create a bot in the Discord Developer Portal and set RAPBOT_DISCORD_TOKEN "
+            "(in the environment or .env)."
+        )
+    client = get_client()
+    try:
+        async with build_bot(settings, client) as bot:
+            await bot.start(settings.token.get_secret_value().strip())
+    except discord.LoginFailure:
+        # discord.py's own message never holds the token; ours names the setting, not its value.
+        raise MissingToken("Discord rejected the token: check RAPBOT_DISCORD_TOKEN.") from None
+    finally:
+        await client.close()
+
+
+def run(settings: DiscordSettings | None = None) -> None:
+    """Run the bot until interrupted (`rapbot discord`)."""
+    discord.utils.setup_logging(level=logging.INFO)
+    asyncio.run(_serve(settings or DiscordSettings()))

@@ -1,0 +1,234 @@
+"""The slash commands every user has, and the "Ask rapbot" message context menu."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.discord_bot import identity, render
+from bot.discord_bot.attachments import first_image
+from bot.discord_bot.frontend import Frontend
+from bot.discord_bot.reply import InteractionReply, Outgoing
+from bot.discord_bot.views import CandidateView, ConfirmView
+from bot.grammar import clean_name
+from worker.schemas import Requester
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
+NAME_MAX = 64
+Name = app_commands.Range[str, 1, NAME_MAX]
+
+
+class MemoryCommands(commands.Cog):
+    """Remember, ask, list, show, edit, rename, forget, share, export, forget me."""
+
+    def __init__(self, frontend: Frontend) -> None:
+        self.frontend = frontend
+        self.client = frontend.client
+        # Context menus cannot live in a cog's class body: the bot adds this one to its tree.
+        self.ask_menu = app_commands.ContextMenu(name="Ask rapbot", callback=self.ask_about_message)
+
+    # ------------------------------------------------------------ remembering
+
+    @app_commands.command(name="remember", description="Remember a thing or person from a photo.")
+    @app_commands.describe(
+        name="A short name, e.g. bo", description="What to know about it, e.g. my shiba inu", image="Its photo"
+    )
+    async def remember(
+        self, interaction: discord.Interaction, name: Name, description: str, image: discord.Attachment
+    ) -> None:
+        async def work(who: Requester, images: list[bytes]) -> Outgoing:
+            result = await self.client.remember(who, clean_name(name), description.strip(), images, str(interaction.id))
+            if result.status != "candidates" or result.pending_id is None:
+                return Outgoing(render.text(replies.remember_result(result)))
+            view = CandidateView(self.client, who, interaction.user.id, result.pending_id, result.candidates)
+            files = (
+                [render.image_file(result.annotated_image, "rapbot-candidates.jpg")] if result.annotated_image else []
+            )
+            return Outgoing(render.candidates_text(result), files, view)
+
+        await self.frontend.run(interaction, work, images=[image])
+
+    @app_commands.command(name="addphoto", description="Add another photo of something I remember.")
+    @app_commands.describe(name="Which one", image="Another photo of it")
+    async def addphoto(self, interaction: discord.Interaction, name: Name, image: discord.Attachment) -> None:
+        async def work(who: Requester, images: list[bytes]) -> Outgoing:
+            concept = await self.client.add_view(who, clean_name(name), images[0], str(interaction.id))
+            return Outgoing(render.text(replies.photo_added(concept)))
+
+        await self.frontend.run(interaction, work, images=[image])
+
+    # ------------------------------------------------------------ asking
+
+    @app_commands.command(name="ask", description="Ask about a photo, or about what I remember.")
+    @app_commands.describe(question="e.g. what is <bo> doing?", image="A photo to ask about (optional)")
+    async def ask(
+        self, interaction: discord.Interaction, question: str, image: discord.Attachment | None = None
+    ) -> None:
+        async def work(who: Requester, images: list[bytes]) -> Outgoing:
+            photo = images[0] if images else None
+            result = await self.client.answer(who, photo, question.strip())
+            return Outgoing(render.answer_text(result, with_photo=photo is not None), render.answer_files(result))
+
+        await self.frontend.run(interaction, work, images=[image] if image else [])
+
+    @app_commands.command(name="caption", description="Describe a photo, naming what I remember in it.")
+    @app_commands.describe(image="The photo")
+    async def caption(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
+        async def work(who: Requester, images: list[bytes]) -> Outgoing:
+            result = await self.client.answer(who, images[0], None)
+            return Outgoing(render.answer_text(result, with_photo=True), render.answer_files(result))
+
+        await self.frontend.run(interaction, work, images=[image])
+
+    async def ask_about_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Context menu on a message: caption its image, or answer its text about the image."""
+        image = first_image(message.attachments)
+        if image is None:
+            await InteractionReply(interaction, private=True).error(
+                "That message has no image. Use Ask rapbot on a message with a photo."
+            )
+            return
+        question = message.content.strip() or None
+
+        async def work(who: Requester, images: list[bytes]) -> Outgoing:
+            result = await self.client.answer(who, images[0], question)
+            return Outgoing(render.answer_text(result, with_photo=True), render.answer_files(result))
+
+        await self.frontend.run(interaction, work, images=[image])
+
+    # ------------------------------------------------------------ browsing and editing
+
+    @app_commands.command(name="concepts", description="List what I remember here.")
+    @app_commands.describe(page="Page number")
+    async def concepts(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1) -> None:
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            listing = await self.client.list_concepts(who, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+            return Outgoing(render.text(replies.concept_page(listing).replace("/concepts ", "/concepts page:")))
+
+        await self.frontend.run(interaction, work, private=True)
+
+    @app_commands.command(name="show", description="Show one thing I remember, with its photos.")
+    @app_commands.describe(name="Which one")
+    async def show(self, interaction: discord.Interaction, name: Name) -> None:
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            detail = await self.client.show(who, clean_name(name))
+            return Outgoing(render.text(replies.concept_detail(detail)), render.detail_files(detail))
+
+        await self.frontend.run(interaction, work)
+
+    @app_commands.command(name="edit", description="Change the description of something I remember.")
+    @app_commands.describe(name="Which one", description="The new description")
+    async def edit(self, interaction: discord.Interaction, name: Name, description: str) -> None:
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            concept = await self.client.edit(who, clean_name(name), description.strip())
+            return Outgoing(render.text(replies.edited(concept)))
+
+        await self.frontend.run(interaction, work)
+
+    @app_commands.command(name="rename", description="Rename something I remember.")
+    @app_commands.describe(old="Its name now", new="Its new name")
+    async def rename(self, interaction: discord.Interaction, old: Name, new: Name) -> None:
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            concept = await self.client.rename(who, clean_name(old), clean_name(new))
+            return Outgoing(render.text(replies.renamed(clean_name(old), concept)))
+
+        await self.frontend.run(interaction, work)
+
+    @app_commands.command(name="forget", description="Forget something I remember (asks to confirm).")
+    @app_commands.describe(name="Which one")
+    async def forget(self, interaction: discord.Interaction, name: Name) -> None:
+        concept_name = clean_name(name)
+
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            await self.client.show(who, concept_name)  # an unknown name fails here, before any button
+
+            async def forget_it() -> str:
+                await self.client.forget(who, concept_name)
+                return replies.forgotten(concept_name)
+
+            view = ConfirmView(interaction.user.id, forget_it, confirm_label=f"Forget {concept_name}"[:80])
+            return Outgoing(render.text(f"Forget <{concept_name}> and its photos? This cannot be undone."), view=view)
+
+        await self.frontend.run(interaction, work, private=True)
+
+    # ------------------------------------------------------------ sharing and personal data
+
+    @app_commands.guild_only()
+    @app_commands.command(name="share", description="Copy one of your own concepts into this server's memory.")
+    @app_commands.describe(name="One of your own concepts (from your DMs with me)")
+    async def share(self, interaction: discord.Interaction, name: Name) -> None:
+        if interaction.guild_id is None:
+            await InteractionReply(interaction, private=True).error(
+                "/share works in a server: it copies one of your own concepts into the server's memory."
+            )
+            return
+
+        async def work(who: Requester, _: list[bytes]) -> Outgoing:
+            concept = await self.client.share(who, clean_name(name))
+            return Outgoing(render.text(replies.shared(concept)))
+
+        await self.frontend.run(interaction, work)
+
+    @app_commands.command(name="export", description="Download everything you stored (a zip).")
+    async def export(self, interaction: discord.Interaction) -> None:
+        async def work(_: Requester, __: list[bytes]) -> Outgoing:
+            archive = await self.client.export(identity.private_requester(interaction.user))
+            limit = self.frontend.settings.max_upload_bytes
+            if len(archive) > limit:
+                return Outgoing(
+                    f"Your export is {len(archive) / 1e6:.1f} MB, more than Discord lets me upload "
+                    f"({limit / 1e6:.1f} MB). Ask the bot's operator for it."
+                )
+            return Outgoing("Everything you stored: JSON and images in a zip.", [render.zip_file(archive)])
+
+        await self.frontend.run(interaction, work, private=True)
+
+    @app_commands.command(name="forgetme", description="Erase everything you stored here (asks to confirm).")
+    async def forgetme(self, interaction: discord.Interaction) -> None:
+        me = identity.private_requester(interaction.user)
+
+        async def erase() -> str:
+            return replies.erasure(await self.client.erase(me))
+
+        view = ConfirmView(interaction.user.id, erase, confirm_label="Erase everything")
+        await InteractionReply(interaction, private=True).send(
+            Outgoing(
+                "This erases everything you stored with me on Discord, and your contributions to servers. "
+                "It cannot be undone.",
+                view=view,
+            )
+        )
+
+    # ------------------------------------------------------------ autocomplete
+
+    @addphoto.autocomplete("name")
+    @show.autocomplete("name")
+    @edit.autocomplete("name")
+    @rename.autocomplete("old")
+    @forget.autocomplete("name")
+    async def scope_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Names in the memory this chat reads: the user's in DMs, the server's in a server."""
+        return await self._names(self.frontend.requester(interaction.user, interaction.guild_id), current)
+
+    @share.autocomplete("name")
+    async def own_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await self._names(identity.private_requester(interaction.user), current)
+
+    async def _names(self, who: Requester, current: str) -> list[app_commands.Choice[str]]:
+        try:
+            page = await self.client.list_concepts(who, offset=0, limit=200)
+        except Exception:
+            log.warning("autocomplete could not list concepts", exc_info=True)
+            return []
+        typed = clean_name(current).casefold()
+        names = [c.name for c in page.items]
+        starting = [n for n in names if n.casefold().startswith(typed)]
+        containing = [n for n in names if typed in n.casefold() and n not in starting]
+        return [app_commands.Choice(name=n, value=n) for n in (starting + containing)[:AUTOCOMPLETE_LIMIT]]

@@ -1,0 +1,113 @@
+"""Buttons: confirming a destructive command, and choosing which detected object a photo is about."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import discord
+
+from bot import replies
+from bot.discord_bot import render
+from worker.client import Choice, RapClient
+from worker.errors import RapError
+from worker.schemas import Candidate, Requester
+
+log = logging.getLogger(__name__)
+
+MAX_CANDIDATE_BUTTONS = 23  # Discord allows 25 buttons in one message; two are Whole photo and Cancel
+
+
+async def _refuse_stranger(interaction: discord.Interaction, owner_id: int) -> bool:
+    """Buttons act for the user who asked; anyone else gets a private refusal and nothing changes."""
+    if interaction.user.id == owner_id:
+        return False
+    await interaction.response.send_message("These buttons belong to someone else's request.", ephemeral=True)
+    return True
+
+
+async def _run_safely(action: Callable[[], Awaitable[str]]) -> str:
+    try:
+        return await action()
+    except RapError as err:
+        return replies.error(err)
+    except Exception:
+        log.exception("a button action failed")
+        return replies.unexpected_error()
+
+
+class ConfirmView(discord.ui.View):
+    """Confirm or cancel; the action runs once, on Confirm by the user who asked."""
+
+    def __init__(
+        self, owner_id: int, action: Callable[[], Awaitable[str]], confirm_label: str, timeout: float = 120.0
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.action = action
+        self.confirm.label = confirm_label
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
+        if await _refuse_stranger(interaction, self.owner_id):
+            return
+        self.stop()
+        await interaction.response.defer()
+        outcome = await _run_safely(self.action)
+        await interaction.edit_original_response(content=render.text(outcome), view=None)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
+        if await _refuse_stranger(interaction, self.owner_id):
+            return
+        self.stop()
+        await interaction.response.edit_message(content="Cancelled: nothing was changed.", view=None)
+
+
+class CandidateView(discord.ui.View):
+    """One button per numbered box on the annotated photo, plus Whole photo and Cancel."""
+
+    def __init__(
+        self,
+        client: RapClient,
+        who: Requester,
+        owner_id: int,
+        pending_id: str,
+        candidates: list[Candidate],
+        timeout: float = 600.0,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.client = client
+        self.who = who
+        self.owner_id = owner_id
+        self.pending_id = pending_id
+        for candidate in candidates[:MAX_CANDIDATE_BUTTONS]:
+            self._add(str(candidate.index), discord.ButtonStyle.primary, candidate.index)
+        self._add("Whole photo", discord.ButtonStyle.secondary, "whole")
+        self._add("Cancel", discord.ButtonStyle.danger, "cancel")
+
+    def _add(self, label: str, style: discord.ButtonStyle, choice: Choice) -> None:
+        button: discord.ui.Button[CandidateView] = discord.ui.Button(label=label, style=style)
+        button.callback = partial(self.choose, choice=choice)  # type: ignore[method-assign]
+        self.add_item(button)
+
+    def button(self, label: str) -> discord.ui.Button[CandidateView]:
+        """The button with this label (for callers that press one programmatically)."""
+        for item in self.children:
+            if isinstance(item, discord.ui.Button) and item.label == label:
+                return item
+        raise KeyError(label)
+
+    async def choose(self, interaction: discord.Interaction, choice: Choice) -> None:
+        if await _refuse_stranger(interaction, self.owner_id):
+            return
+        self.stop()
+        await interaction.response.defer()  # storing embeds the crop: may take longer than 3 s
+
+        async def store() -> str:
+            result = await self.client.choose(self.who, self.pending_id, choice)
+            return replies.remember_result(result)
+
+        outcome = await _run_safely(store)
+        await interaction.edit_original_response(content=render.text(outcome), view=None, attachments=[])

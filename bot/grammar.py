@@ -1,0 +1,421 @@
+"""The one command grammar of every frontend (console, Telegram, Discord).
+
+`parse(text)` turns one chat message into a typed command, or raises `ParseError` whose message
+is fit to show the user (it says what was wrong and gives a usage example). Text that is not a
+command is a `Question`. `format_command(cmd)` writes a command back as text that parses to it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+# ---------------------------------------------------------------- command objects
+
+
+@dataclass(frozen=True)
+class Remember:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    name: str
+
+
+@dataclass(frozen=True)
+class ListConcepts:
+    page: int = 1  # 1-based
+
+
+@dataclass(frozen=True)
+class Show:
+    name: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Rename:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Recategorise:
+    name: str
+    category: str
+
+
+@dataclass(frozen=True)
+class AddPhoto:
+    name: str
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+
+
+@dataclass(frozen=True)
+class Export:
+    pass
+
+
+@dataclass(frozen=True)
+class ForgetMe:
+    """Erasing everything is asked for twice: `/forgetme`, then `/forgetme confirm`."""
+
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class Lock:
+    pass
+
+
+@dataclass(frozen=True)
+class Unlock:
+    pass
+
+
+@dataclass(frozen=True)
+class Audit:
+    pass
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float | None = None  # None: show the current settings
+
+
+@dataclass(frozen=True)
+class Purge:
+    member: str
+
+
+@dataclass(frozen=True)
+class AutoCaption:
+    enabled: bool
+
+
+ChoiceValue = int | Literal["whole", "cancel"]
+
+
+@dataclass(frozen=True)
+class Choose:
+    choice: ChoiceValue
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None = None  # a command name without the slash, e.g. "remember"
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Question:
+    """Anything that is not a command: a question, or nothing (a bare photo asks for a caption)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class OtherBot:
+    """`/cmd@otherbot` in a group: addressed to another bot, so every frontend ignores it."""
+
+    username: str
+
+
+Command = (
+    Remember
+    | Forget
+    | ListConcepts
+    | Show
+    | Edit
+    | Rename
+    | Recategorise
+    | AddPhoto
+    | Share
+    | Export
+    | ForgetMe
+    | Lock
+    | Unlock
+    | Audit
+    | Threshold
+    | Purge
+    | AutoCaption
+    | Choose
+    | Help
+    | Start
+    | Question
+    | OtherBot
+)
+
+
+class ParseError(ValueError):
+    """A message that looks like a command but cannot be understood. `message` is for the user
+    (it ends with the usage line when there is one); `command` is the command name, if known."""
+
+    def __init__(self, message: str, command: str | None = None, usage: str | None = None) -> None:
+        full = f"{message}\nusage: {usage}" if usage else message
+        super().__init__(full)
+        self.message = full
+        self.command = command
+        self.usage = usage
+
+
+# ---------------------------------------------------------------- usage lines
+
+USAGE: dict[str, str] = {
+    "remember": "/remember bo: my shiba inu, loves chicken (with a photo)",
+    "forget": "/forget bo",
+    "concepts": "/concepts [page]",
+    "show": "/show bo",
+    "edit": "/edit bo: my shiba inu, now 3 years old",
+    "rename": "/rename bo: bobo",
+    "category": "/category bo: dog",
+    "addphoto": "/addphoto bo (with a photo)",
+    "share": "/share bo (in a group)",
+    "export": "/export",
+    "forgetme": "/forgetme, then /forgetme confirm",
+    "lock": "/lock (group moderators)",
+    "unlock": "/unlock (group moderators)",
+    "audit": "/audit",
+    "threshold": "/threshold 0.75 (a number from 0 to 1; alone: show the settings)",
+    "purge": "/purge MEMBER_ID (group moderators)",
+    "autocaption": "/autocaption on|off",
+    "choose": "/choose 2, /choose whole or /choose cancel",
+    "help": "/help [command]",
+    "start": "/start",
+}
+
+COMMAND_NAMES: tuple[str, ...] = tuple(USAGE)
+
+# ---------------------------------------------------------------- helpers
+
+# `/name` or `/name@bot` as the first token; the rest of the message is the argument text.
+_COMMAND_RE = re.compile(r"^(?P<name>[^\s@]+)(?:@(?P<bot>\S*))?(?:\s+(?P<args>.*))?$", re.DOTALL)
+_SEPARATORS = (":", "：")  # ASCII and full-width colon (typed by CJK keyboards)
+_MENTION_RE = re.compile(r"^<@!?(\d+)>$")  # a Discord user mention
+_ON = {"on", "yes", "true", "1", "enable", "enabled"}
+_OFF = {"off", "no", "false", "0", "disable", "disabled"}
+
+
+def clean_name(raw: str) -> str:
+    """A concept name as typed: outer whitespace and optional `<...>` brackets removed, inner runs
+    of whitespace collapsed to one space, NFC-normalised. Case is kept (the store compares
+    case-folded)."""
+    name = unicodedata.normalize("NFC", " ".join(raw.split()))
+    if len(name) >= 2 and name.startswith("<") and name.endswith(">"):
+        name = " ".join(name[1:-1].split())
+    return name
+
+
+def _need_name(command: str, raw: str, what: str = "a name") -> str:
+    name = clean_name(raw)
+    if not name:
+        raise ParseError(f"/{command} needs {what}.", command, USAGE[command])
+    if any(sep in name for sep in _SEPARATORS):
+        raise ParseError(f"/{command}: a name cannot contain a colon.", command, USAGE[command])
+    return name
+
+
+def _split_colon(command: str, args: str, what: str) -> tuple[str, str]:
+    """Split `name: rest` at the first colon (ASCII or full-width)."""
+    positions = [args.find(sep) for sep in _SEPARATORS if sep in args]
+    if not positions:
+        raise ParseError(f"/{command} needs a colon after the name, then {what}.", command, USAGE[command])
+    cut = min(positions)
+    return _need_name(command, args[:cut]), args[cut + 1 :].strip()
+
+
+def _no_args(command: str, args: str) -> None:
+    if args:
+        raise ParseError(f"/{command} takes no arguments.", command, USAGE[command])
+
+
+def _parse_choice(args: str) -> ChoiceValue:
+    word = args.strip().lower()
+    if word in ("whole", "cancel"):
+        return word  # type: ignore[return-value]
+    if word.isdecimal() and int(word) >= 1:
+        return int(word)
+    if not word:
+        raise ParseError("/choose needs a number, whole or cancel.", "choose", USAGE["choose"])
+    raise ParseError(f"/choose: {args.strip()!r} is not a number, whole or cancel.", "choose", USAGE["choose"])
+
+
+def _parse_threshold(args: str) -> float | None:
+    if not args:
+        return None
+    try:
+        value = float(args.replace(",", ".", 1))
+    except ValueError:
+        raise ParseError(f"/threshold: {args!r} is not a number.", "threshold", USAGE["threshold"]) from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise ParseError("/threshold must be between 0 and 1.", "threshold", USAGE["threshold"])
+    return value
+
+
+def _parse_page(args: str) -> int:
+    if not args:
+        return 1
+    if args.isdecimal() and int(args) >= 1:
+        return int(args)
+    raise ParseError(f"/concepts: {args!r} is not a page number (1, 2, ...).", "concepts", USAGE["concepts"])
+
+
+def _parse_member(args: str) -> str:
+    member = args.strip()
+    mention = _MENTION_RE.match(member)
+    if mention:
+        member = mention.group(1)
+    member = member.removeprefix("@")
+    if not member or any(ch.isspace() for ch in member):
+        raise ParseError("/purge needs one member id.", "purge", USAGE["purge"])
+    return member
+
+
+def _parse_switch(args: str) -> bool:
+    word = args.strip().lower()
+    if word in _ON:
+        return True
+    if word in _OFF:
+        return False
+    raise ParseError("/autocaption needs on or off.", "autocaption", USAGE["autocaption"])
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def parse(text: str, bot_username: str | None = None, prefix: str = "/") -> Command:
+    """Parse one chat message. `bot_username` (without @) lets `/cmd@name` addressed to another
+    bot come back as `OtherBot`; `prefix` is the command prefix (Discord text commands may use !)."""
+    stripped = text.strip()
+    if not stripped.startswith(prefix) or stripped == prefix:
+        return Question(stripped)
+    match = _COMMAND_RE.match(stripped[len(prefix) :])
+    if match is None:  # pragma: no cover - the pattern matches any non-empty text
+        return Question(stripped)
+    command = match.group("name").lower()
+    addressed_to = match.group("bot")
+    args = (match.group("args") or "").strip()
+    if addressed_to is not None and bot_username is not None and addressed_to.lower() != bot_username.lower():
+        return OtherBot(addressed_to)
+    if command not in USAGE:
+        raise ParseError(f"unknown command {prefix}{match.group('name')}; try {prefix}help", None)
+    return _build(command, args)
+
+
+def _build(command: str, args: str) -> Command:
+    if command == "remember":
+        name, description = _split_colon(command, args, "a description")
+        return Remember(name, description)
+    if command == "edit":
+        name, description = _split_colon(command, args, "the new description")
+        if not description:
+            raise ParseError("/edit needs the new description after the colon.", command, USAGE[command])
+        return Edit(name, description)
+    if command == "rename":
+        old, new = _split_colon(command, args, "the new name")
+        return Rename(old, _need_name(command, new, "the new name after the colon"))
+    if command == "category":
+        name, category = _split_colon(command, args, "the category")
+        if not category:
+            raise ParseError("/category needs a category after the colon.", command, USAGE[command])
+        return Recategorise(name, " ".join(category.split()))
+    if command == "forget":
+        return Forget(_need_name(command, args))
+    if command == "show":
+        return Show(_need_name(command, args))
+    if command == "addphoto":
+        return AddPhoto(_need_name(command, args))
+    if command == "share":
+        return Share(_need_name(command, args))
+    if command == "concepts":
+        return ListConcepts(_parse_page(args))
+    if command == "threshold":
+        return Threshold(_parse_threshold(args))
+    if command == "purge":
+        return Purge(_parse_member(args))
+    if command == "autocaption":
+        return AutoCaption(_parse_switch(args))
+    if command == "choose":
+        return Choose(_parse_choice(args))
+    if command == "forgetme":
+        if args and args.lower() != "confirm":
+            raise ParseError("/forgetme takes only the word confirm.", command, USAGE[command])
+        return ForgetMe(confirmed=bool(args))
+    if command == "help":
+        topic = args.lower().removeprefix("/").split()[0] if args else None
+        return Help(topic)
+    if command == "start":
+        return Start()  # Telegram deep links may carry a payload: ignored
+    simple: dict[str, Command] = {"export": Export(), "lock": Lock(), "unlock": Unlock(), "audit": Audit()}
+    _no_args(command, args)
+    return simple[command]
+
+
+# ---------------------------------------------------------------- the inverse
+
+
+def format_command(cmd: Command) -> str:
+    """The text a user would type for `cmd`; `parse(format_command(cmd)) == cmd` for valid commands."""
+    match cmd:
+        case Remember(name, description):
+            return f"/remember {name}: {description}".rstrip()
+        case Edit(name, description):
+            return f"/edit {name}: {description}"
+        case Rename(old, new):
+            return f"/rename {old}: {new}"
+        case Recategorise(name, category):
+            return f"/category {name}: {category}"
+        case Forget(name):
+            return f"/forget {name}"
+        case Show(name):
+            return f"/show {name}"
+        case AddPhoto(name):
+            return f"/addphoto {name}"
+        case Share(name):
+            return f"/share {name}"
+        case ListConcepts(page):
+            return f"/concepts {page}"
+        case Threshold(value):
+            return "/threshold" if value is None else f"/threshold {value!r}"
+        case Purge(member):
+            return f"/purge {member}"
+        case AutoCaption(enabled):
+            return f"/autocaption {'on' if enabled else 'off'}"
+        case Choose(choice):
+            return f"/choose {choice}"
+        case ForgetMe(confirmed):
+            return "/forgetme confirm" if confirmed else "/forgetme"
+        case Help(topic):
+            return f"/help {topic}" if topic else "/help"
+        case Start():
+            return "/start"
+        case Export():
+            return "/export"
+        case Lock():
+            return "/lock"
+        case Unlock():
+            return "/unlock"
+        case Audit():
+            return "/audit"
+        case Question(text):
+            return text
+        case OtherBot(username):
+            return f"/help@{username}"
+    raise TypeError(f"not a command: {cmd!r}")  # pragma: no cover

@@ -1,0 +1,286 @@
+"""Plain-text replies shared by every frontend (console, Telegram, Discord).
+
+Each function renders one result or error of the worker's client API as text a user reads. No
+markup: a frontend escapes the text for its own parse mode. Nothing here ever shows a secret:
+errors are rendered from `RapError.message`, which the worker writes for users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.grammar import USAGE, ParseError
+from worker.errors import NO_PENDING, RapError
+from worker.schemas import (
+    AnswerResult,
+    AuditItem,
+    ConceptDetail,
+    ConceptPage,
+    ConceptSummary,
+    ErasureSummary,
+    GroupSettings,
+    Recognised,
+    RememberResult,
+)
+
+# ---------------------------------------------------------------- help
+
+_HELP_LINES: tuple[tuple[str, str], ...] = (
+    ("remember", "remember a thing or person from this photo"),
+    ("addphoto", "add another photo of it"),
+    ("concepts", "list what I remember"),
+    ("show", "show one, with its photos"),
+    ("edit", "change its description"),
+    ("rename", "rename it"),
+    ("category", "change its category"),
+    ("forget", "forget it"),
+    ("share", "copy one of yours into this group"),
+    ("choose", "pick which object you meant when I ask"),
+    ("export", "download everything you stored"),
+    ("forgetme", "erase everything about you"),
+    ("lock", "only moderators may change this group's memory"),
+    ("unlock", "everyone may change this group's memory"),
+    ("threshold", "how sure I must be to recognise something"),
+    ("autocaption", "caption every photo sent to this group"),
+    ("audit", "who changed what, and when"),
+    ("purge", "remove one member's contributions"),
+)
+
+
+def help_text(topic: str | None = None) -> str:
+    """The command list with examples, or the usage of one command (`topic` without a slash)."""
+    if topic is not None:
+        key = topic.lower().removeprefix("/")
+        if key in USAGE:
+            what = dict(_HELP_LINES).get(key, "")
+            return f"/{key}: {what}\nusage: {USAGE[key]}" if what else f"usage: {USAGE[key]}"
+    lines = [
+        "I remember your things and people from one photo each, then recognise them in new photos.",
+        "Send a photo to get a caption; a photo with a question asks about it;",
+        "a question alone (e.g. what does <bo> like?) uses what I remember.",
+        "",
+        "Commands:",
+    ]
+    lines += [f"  {USAGE[name]}  - {what}" for name, what in _HELP_LINES]
+    lines.append("In a group I use the group's shared memory; in a private chat, yours.")
+    return "\n".join(lines)
+
+
+def start_text() -> str:
+    return (
+        "Hi! Send me a photo captioned /remember bo: my shiba inu, and I will recognise bo from then on.\n"
+        "Send /help for every command."
+    )
+
+
+def parse_error(err: ParseError) -> str:
+    return err.message
+
+
+# ---------------------------------------------------------------- remember / choose
+
+
+def concept_line(concept: ConceptSummary) -> str:
+    """`<bo> (dog): my shiba inu [2 photos]`"""
+    photos = "1 photo" if concept.view_count == 1 else f"{concept.view_count} photos"
+    description = concept.description or "(no description)"
+    return f"<{concept.name}> ({concept.category}): {description} [{photos}]"
+
+
+def remember_result(result: RememberResult) -> str:
+    """Stored, candidates to choose from, or cancelled."""
+    if result.status == "stored" and result.concept is not None:
+        line = f"remembered {concept_line(result.concept)}"
+        if result.views_added > 1:
+            line += f"\n{result.views_added} photos stored as views of <{result.concept.name}>."
+        return line
+    if result.status == "candidates":
+        lines = ["I see several things in this photo. Which one did you mean?"]
+        lines += [f"  {c.index}. {c.label} ({c.score:.2f})" for c in result.candidates]
+        lines.append("Reply /choose N, /choose whole for the whole photo, or /choose cancel.")
+        return "\n".join(lines)
+    return "cancelled: nothing was stored."
+
+
+# ---------------------------------------------------------------- answers
+
+
+def recognised_line(recognised: Sequence[Recognised]) -> str:
+    """`recognised: <bo> 0.91, <dug> 0.84`; a concept named in the text, not seen: `<bo> (named)`."""
+    if not recognised:
+        return "recognised: none"
+    parts = [f"<{r.name}> (named)" if r.similarity is None else f"<{r.name}> {r.similarity:.2f}" for r in recognised]
+    return "recognised: " + ", ".join(parts)
+
+
+def answer(result: AnswerResult, with_photo: bool) -> str:
+    """The generated text; for a photo, followed by the recognised line."""
+    text = result.text.strip() or "(no answer)"
+    lines = [text]
+    if with_photo:
+        lines.append(recognised_line(result.recognised))
+    if result.dropped:
+        lines.append("left out to fit: " + ", ".join(f"<{name}>" for name in result.dropped))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- concepts
+
+
+def concept_page(page: ConceptPage) -> str:
+    if page.total == 0:
+        return "I remember nothing here yet. Try /remember bo: my shiba inu with a photo."
+    if not page.items:
+        return f"no such page: there are {page_count(page)} page(s)."
+    number = page.offset // max(page.limit, 1) + 1
+    lines = [f"{page.total} remembered (page {number} of {page_count(page)}):"]
+    lines += [f"  {concept_line(item)}" for item in page.items]
+    if number < page_count(page):
+        lines.append(f"next: /concepts {number + 1}")
+    return "\n".join(lines)
+
+
+def page_count(page: ConceptPage) -> int:
+    return max(1, -(-page.total // max(page.limit, 1)))
+
+
+def concept_detail(detail: ConceptDetail) -> str:
+    c = detail.concept
+    return "\n".join(
+        [
+            f"<{c.name}>",
+            f"category: {c.category}",
+            f"description: {c.description or '(none)'}",
+            f"photos: {c.view_count}",
+            f"added by {c.created_by} on {_when(c.created_at)}; changed {_when(c.updated_at)}",
+        ]
+    )
+
+
+def edited(concept: ConceptSummary) -> str:
+    return f"updated {concept_line(concept)}"
+
+
+def renamed(old: str, concept: ConceptSummary) -> str:
+    return f"renamed <{old}> to <{concept.name}>"
+
+
+def recategorised(concept: ConceptSummary) -> str:
+    return f"<{concept.name}> is now in category {concept.category}"
+
+
+def photo_added(concept: ConceptSummary) -> str:
+    return f"added a photo to {concept_line(concept)}"
+
+
+def forgotten(name: str) -> str:
+    return f"forgot <{name}>"
+
+
+def shared(concept: ConceptSummary) -> str:
+    return f"shared <{concept.name}> into this group"
+
+
+def need_photo(command: str) -> str:
+    return f"/{command} needs a photo: send it with the photo attached.\nusage: {USAGE[command]}"
+
+
+def need_group(command: str) -> str:
+    return f"/{command} works only in a group chat."
+
+
+# ---------------------------------------------------------------- settings, audit, erasure
+
+
+def settings(current: GroupSettings) -> str:
+    return (
+        f"locked: {'yes' if current.locked else 'no'}\n"
+        f"threshold: {current.similarity_threshold:.2f}\n"
+        f"autocaption: {'on' if current.auto_caption else 'off'}"
+    )
+
+
+def settings_changed(current: GroupSettings) -> str:
+    return "settings saved.\n" + settings(current)
+
+
+def audit_lines(items: Sequence[AuditItem]) -> str:
+    """One line per event, newest as given: `2026-11-22 03:10 UTC  alice  add  <bo>`."""
+    if not items:
+        return "no changes recorded yet."
+    lines = []
+    for item in items:
+        who = item.actor if item.actor is not None else "(erased user)"
+        what = f"<{item.concept}>" if item.concept else ""
+        extra = ", ".join(f"{key}={value}" for key, value in sorted(item.details.items()))
+        line = f"{_when(item.at)}  {who}  {item.action}  {what}".rstrip()
+        lines.append(f"{line}  ({extra})" if extra else line)
+    return "\n".join(lines)
+
+
+def forgetme_confirm() -> str:
+    return (
+        "This erases everything you stored on this platform, and your contributions to groups. "
+        "It cannot be undone.\nSend /forgetme confirm to go ahead."
+    )
+
+
+def erasure(summary: ErasureSummary) -> str:
+    return (
+        f"erased: {summary.concepts_deleted} concept(s), {summary.views_deleted} photo(s), "
+        f"{summary.scopes_deleted} memory scope(s)."
+    )
+
+
+def purged(member: str, count: int) -> str:
+    return f"removed {count} concept(s) contributed by {member}."
+
+
+def exported(where: str, size: int) -> str:
+    return f"your export ({_size(size)}, a zip of JSON and images): {where}"
+
+
+def image_written(path: str) -> str:
+    return f"image: {path}"
+
+
+# ---------------------------------------------------------------- errors
+
+_HINTS: dict[str, str] = {
+    NO_PENDING: "Send the photo with /remember again.",
+    "unknown_concept": "See /concepts for the names I know.",
+    "permission_denied": "Ask a moderator of this group.",
+}
+
+
+def error(err: RapError) -> str:
+    """The worker's user-facing message, with a hint about what to do next when there is one."""
+    hint = _HINTS.get(err.code)
+    message = err.message.strip() or "something went wrong."
+    return f"{message}\n{hint}" if hint and hint not in message else message
+
+
+def unexpected_error() -> str:
+    """For an exception that is not a RapError: never shows its text (it may hold secrets)."""
+    return "sorry, something went wrong on my side; nothing was changed. Please try again."
+
+
+def rate_limited(retry_after_s: float) -> str:
+    seconds = max(1, round(retry_after_s))
+    return f"slow down a little: try again in {seconds} s."
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "(unknown time)"
+    # Naive times from the store are UTC already; aware ones are converted.
+    utc = at.astimezone(UTC) if at.tzinfo is not None else at
+    return utc.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(1, size // 1000)} kB"

@@ -1,0 +1,91 @@
+"""Inline keyboards and the callback data behind their buttons (at most 64 bytes each).
+
+ch|<pending id>|<1..N, whole, cancel>   choose a candidate box of a pending remember
+cp|<page>                               a page of /concepts
+ok|<token>, no|<token>                  confirm or decline a stored confirmation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from worker.client import Choice
+
+_BUTTONS_PER_ROW = 5
+
+
+@dataclass(frozen=True)
+class ChooseData:
+    pending_id: str
+    choice: Choice
+
+
+@dataclass(frozen=True)
+class PageData:
+    page: int
+
+
+@dataclass(frozen=True)
+class ConfirmData:
+    token: str
+    accepted: bool
+
+
+ButtonData = ChooseData | PageData | ConfirmData
+
+
+def parse_data(data: str | None) -> ButtonData | None:
+    """None for data this bot never made (old buttons, forged queries)."""
+    parts = (data or "").split("|")
+    try:
+        if parts[0] == "ch" and len(parts) == 3:
+            choice: Choice = parts[2] if parts[2] in ("whole", "cancel") else int(parts[2])  # type: ignore[assignment]
+            return ChooseData(parts[1], choice)
+        if parts[0] == "cp" and len(parts) == 2:
+            return PageData(max(1, int(parts[1])))
+        if parts[0] in ("ok", "no") and len(parts) == 2:
+            return ConfirmData(parts[1], parts[0] == "ok")
+    except ValueError:
+        return None
+    return None
+
+
+def candidates_keyboard(pending_id: str, count: int) -> InlineKeyboardMarkup:
+    numbers = [InlineKeyboardButton(str(i), callback_data=f"ch|{pending_id}|{i}") for i in range(1, count + 1)]
+    rows = [numbers[i : i + _BUTTONS_PER_ROW] for i in range(0, len(numbers), _BUTTONS_PER_ROW)]
+    rows.append(
+        [
+            InlineKeyboardButton("whole photo", callback_data=f"ch|{pending_id}|whole"),
+            InlineKeyboardButton("cancel", callback_data=f"ch|{pending_id}|cancel"),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def pages_keyboard(page: int, pages: int) -> InlineKeyboardMarkup | None:
+    if pages <= 1:
+        return None
+    row = []
+    if page > 1:
+        row.append(InlineKeyboardButton("« previous", callback_data=f"cp|{page - 1}"))
+    row.append(InlineKeyboardButton(f"{page}/{pages}", callback_data=f"cp|{page}"))
+    if page < pages:
+        row.append(InlineKeyboardButton("next »", callback_data=f"cp|{page + 1}"))
+    return InlineKeyboardMarkup([row])
+
+
+def confirm_keyboard(token: str, yes: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(yes, callback_data=f"ok|{token}"),
+                InlineKeyboardButton("keep", callback_data=f"no|{token}"),
+            ]
+        ]
+    )
+
+
+ConfirmKind = Literal["forget", "forgetme"]

@@ -1,0 +1,210 @@
+"""The python-telegram-bot handlers: messages (commands, photos, questions, albums), inline
+buttons, member changes and errors. They decide whether the bot is addressed and who asks, then
+hand the parsed command to bot.telegram_bot.actions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+from telegram import Bot, Message, MessageEntity, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import Application, ContextTypes
+
+from bot import grammar, replies
+from bot.telegram_bot import actions, media
+from bot.telegram_bot.buttons import ChooseData, ConfirmData, PageData, parse_data
+from bot.telegram_bot.sending import reply_text
+from bot.telegram_bot.services import SERVICES_KEY, Services, services
+from worker.errors import RapError
+from worker.schemas import Requester
+
+log = logging.getLogger(__name__)
+
+
+def _allowed(svc: Services, user_id: int) -> bool:
+    allowed = svc.settings.allowed_users
+    return not allowed or user_id in allowed or user_id in svc.settings.owner_ids
+
+
+def addressed_text(message: Message, bot: Bot) -> tuple[bool, str]:
+    """Whether a group message is meant for the bot (a command, an @mention of it, a reply to it),
+    and its text with the mention removed."""
+    text = message.text or message.caption or ""
+    mention = f"@{bot.username}".lower()
+    entities = message.parse_entities([MessageEntity.MENTION]) or message.parse_caption_entities(
+        [MessageEntity.MENTION]
+    )
+    mentioned = any(value.lower() == mention for value in entities.values())
+    if mentioned:
+        start = text.lower().find(mention)
+        text = (text[:start] + text[start + len(mention) :]).strip()
+    replied = message.reply_to_message
+    to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
+    return text.lstrip().startswith("/") or mentioned or to_bot, text
+
+
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    svc = services(context)
+    if not _allowed(svc, user.id):
+        if message.chat.type == ChatType.PRIVATE:
+            await reply_text(message, "Sorry, this bot is private: your account is not on its allow-list.")
+        return
+    if message.media_group_id is not None:
+        svc.albums.add(context.application, message)
+        return
+    await handle(context.bot, svc, message, [message])
+
+
+async def handle(bot: Bot, svc: Services, message: Message, album: list[Message]) -> None:
+    """Act on one message, or on an album whose caption sits on `message`."""
+    user = message.from_user
+    if user is None:
+        return
+    in_group = message.chat.type != ChatType.PRIVATE
+    addressed, text = addressed_text(message, bot)
+    if in_group and not addressed:
+        await _auto_caption(bot, svc, message)
+        return
+    try:
+        command = grammar.parse(text, bot.username)
+    except grammar.ParseError as err:
+        replied = message.reply_to_message
+        if err.command == "purge" and replied is not None and replied.from_user is not None:
+            command = grammar.Purge(str(replied.from_user.id))  # /purge as a reply to the member
+        else:
+            await reply_text(message, replies.parse_error(err))
+            return
+    if isinstance(command, grammar.OtherBot):
+        return
+    wait_s = await svc.limits.try_acquire(user.id, message.chat.id if in_group else None)
+    if wait_s > 0:
+        await reply_text(message, replies.rate_limited(wait_s))
+        return
+    who = await svc.requester(bot, message.chat, user.id, message.sender_chat)
+    turn = actions.Turn(bot, message, user.id, who, svc)
+    await _guarded(turn.message, _run(turn, command, album))
+
+
+async def _run(turn: actions.Turn, command: grammar.Command, album: list[Message]) -> None:
+    if len(album) > 1 and isinstance(command, grammar.Remember | grammar.AddPhoto):
+        images = [await _album_image(turn, m) for m in album]
+        if isinstance(command, grammar.Remember):
+            await actions.remember(turn, command.name, command.description, images)
+            return
+        for image in images:
+            concept = await turn.services.client.add_view(turn.who, command.name, image)
+        await turn.say(replies.photo_added(concept))
+        return
+    await actions.run_command(turn, command)
+
+
+async def _album_image(turn: actions.Turn, message: Message) -> bytes:
+    file_id = media.image_file_id(message, turn.services.settings.max_download_bytes)
+    if file_id is None:
+        raise media.MediaProblem("Every item of the album must be a photo.")
+    return await media.download(turn.bot, file_id)
+
+
+async def _guarded(message: Message, work: Awaitable[None]) -> None:
+    """Run the work; a refusal from the worker or an unusable file becomes a clear reply."""
+    try:
+        await work
+    except RapError as err:
+        await reply_text(message, replies.error(err))
+    except media.MediaProblem as err:
+        await reply_text(message, err.message)
+
+
+async def _auto_caption(bot: Bot, svc: Services, message: Message) -> None:
+    """In a group, a photo nobody addressed to the bot is captioned only when the group opted in."""
+    user = message.from_user
+    if user is None or not message.photo:
+        return
+    who = Requester(platform="telegram", user_id=str(user.id), chat_kind="group", chat_id=str(message.chat.id))
+    try:
+        if not (await svc.client.get_settings(who)).auto_caption:
+            return
+    except RapError:
+        return  # an unknown group has no settings yet: auto captions are off
+    if await svc.limits.try_acquire(user.id, message.chat.id) > 0:
+        return  # never nag a group about limits for messages it did not address to the bot
+    await _guarded(message, actions.ask(actions.Turn(bot, message, user.id, who, svc), ""))
+
+
+async def on_album(application: Application, album: list[Message]) -> None:  # type: ignore[type-arg]
+    """The caption (the command, if any) usually sits on one photo of the album only."""
+    captioned = next((m for m in album if m.caption), album[0])
+    await handle(application.bot, application.bot_data[SERVICES_KEY], captioned, album)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    svc = services(context)
+    data = parse_data(query.data)
+    message = query.message
+    if data is None or not isinstance(message, Message):
+        await query.answer("This button no longer works.")
+        return
+    user_id = query.from_user.id
+    if not _allowed(svc, user_id):
+        await query.answer("Sorry, this bot is private.")
+        return
+    who = await svc.requester(context.bot, message.chat, user_id)
+    try:
+        match data:
+            case ChooseData(pending_id, choice):
+                await query.answer()
+                await query.edit_message_reply_markup(None)  # a choice is made once
+                await actions.choose(context.bot, message, who, svc, pending_id, choice, user_id)
+            case PageData(page):
+                text, keyboard = await actions.concepts_page(svc, who, page)
+                await query.answer()
+                try:
+                    await query.edit_message_text(text, reply_markup=keyboard)
+                except BadRequest as err:
+                    if "not modified" not in err.message.lower():  # the page shown already
+                        raise
+            case ConfirmData(token, accepted):
+                await _confirm(update, svc, who, token, accepted)
+    except RapError as err:
+        await reply_text(message, replies.error(err))
+
+
+async def _confirm(update: Update, svc: Services, who: Requester, token: str, accepted: bool) -> None:
+    query = update.callback_query
+    assert query is not None
+    confirmation = svc.confirmations.take(token, query.from_user.id)
+    if confirmation is None:
+        await query.answer("This button has expired or was meant for someone else.", show_alert=True)
+        return
+    await query.answer()
+    if not accepted:
+        await query.edit_message_text("Kept: nothing was changed.")
+        return
+    if confirmation.kind == "forget" and confirmation.name is not None:
+        await svc.client.forget(who, confirmation.name)
+        await query.edit_message_text(replies.forgotten(confirmation.name))
+    elif confirmation.kind == "forgetme":
+        await query.edit_message_text(replies.erasure(await svc.client.erase(who)))
+
+
+async def on_member_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.chat_member is not None:
+        services(context).moderators.member_changed(update.chat_member)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log (the token is redacted by the log filter) and tell the user; never show the exception."""
+    log.error("update failed", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await reply_text(update.effective_message, replies.unexpected_error())
+        except Exception:  # the network may be what failed; the log line above is enough
+            log.warning("could not tell the user about the failure")

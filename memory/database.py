@@ -1,0 +1,107 @@
+"""Engine creation: a given database URL, or an embedded PostgreSQL 16 + pgvector (pgserver) under
+the data dir. Connection failures become one clear StoreUnavailable, never a driver traceback."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from hashlib import sha256
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from memory.errors import StoreUnavailable
+from memory.migrate import upgrade
+from memory.settings import MemorySettings
+
+log = logging.getLogger(__name__)
+
+# A unix socket path must fit in ~107 bytes; pgserver puts the socket in the data dir.
+_MAX_PGDATA_CHARS = 80
+UNAVAILABLE_MESSAGE = "The memory database cannot be reached right now. Please try again in a moment."
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Use psycopg 3 for any plain postgres URL."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def embedded_pgdata(data_dir: Path) -> Path:
+    """Where the embedded server keeps its files: data_dir/pg, or a short directory under /tmp named
+    after it when data_dir is too long for a unix socket path."""
+    pgdata = data_dir.expanduser().resolve() / "pg"
+    if len(str(pgdata)) <= _MAX_PGDATA_CHARS:
+        return pgdata
+    short = Path(tempfile.gettempdir()) / f"rapbot-pg-{sha256(str(pgdata).encode()).hexdigest()[:12]}"
+    log.warning(
+        "Data dir %s is too long for a Postgres unix socket path (limit ~107 bytes); "
+        "keeping the embedded database in %s instead.",
+        pgdata,
+        short,
+    )
+    return short
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the embedded Postgres 16 + pgvector and return its SQLAlchemy URL."""
+    import pgserver  # only the embedded default needs it
+
+    pgdata = embedded_pgdata(data_dir)
+    pgdata.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as err:
+        log.error("Embedded Postgres in %s failed to start: %s", pgdata, type(err).__name__)
+        raise StoreUnavailable(
+            f"The built-in memory database could not start (data in {pgdata}). "
+            "Check the folder is writable, or set RAPBOT_DATABASE_URL."
+        ) from None
+    return to_sqlalchemy_url(server.get_uri())
+
+
+def create_store_engine(url: str) -> Engine:
+    # No pool_pre_ping: it would double the round trips of a search. A connection that died with
+    # its server fails one call with StoreUnavailable, and SQLAlchemy then refreshes the pool.
+    return create_engine(to_sqlalchemy_url(url), pool_size=5, max_overflow=10)
+
+
+def resolve_url(settings: MemorySettings) -> str:
+    """The configured database URL, or the embedded server's."""
+    if settings.database_url:
+        return to_sqlalchemy_url(settings.database_url)
+    return start_embedded(settings.data_dir)
+
+
+def open_engine(settings: MemorySettings, migrate: bool = True) -> Engine:
+    """An engine on the configured (or embedded) database, migrated to head."""
+    url = resolve_url(settings)
+    if migrate:
+        with translate_unavailable(url):
+            upgrade(url)
+    return create_store_engine(url)
+
+
+@contextmanager
+def translate_unavailable(url: str | None = None) -> Iterator[None]:
+    """Turn driver connection/operational errors into StoreUnavailable, with no driver chain and no
+    password anywhere in the message."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as err:
+        log.error("Database %s unavailable: %s", safe_url(url) if url else "", type(err.orig).__name__)
+        raise StoreUnavailable(UNAVAILABLE_MESSAGE) from None

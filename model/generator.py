@@ -1,0 +1,540 @@
+"""The generator backends (model.types.ConceptGenerator), and `build_generator(spec, settings)`.
+
+- `RapLlavaGenerator`: RAP-LLaVA / RAP-Phi3-V in transformers' Llava format (see model/convert.py),
+  and the tiny seeded LLaVA. The exact RAP prompt; query image first, then concept images; LLaVA's
+  pad-to-square preprocessing.
+- `ChatTemplateGenerator`: training-free, for any transformers image-text-to-text chat model. The
+  concepts' reference images and infos go in through the model's own chat template; the query image
+  gets numbered boxes drawn on it (PeKit's visual prompting).
+
+Both: a peft LoRA adapter (and a trained projector beside it) on top of the base model, decoding
+(temperature, greedy when 0 or deterministic, seeded sampling), and context fitting: when the prompt
+does not fit the model's context, the answer budget shrinks to a floor, then the weakest concepts
+are dropped (reported in Generation.dropped), then the question is cut; never a context-length crash.
+
+Specs: "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>"."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from model.base import InferenceModel
+from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
+from model.settings import ModelSettings
+from model.types import ConceptRef, Generation
+from model.weights import WeightsMissing, resolve_hf_snapshot
+
+log = logging.getLogger(__name__)
+
+# Before concepts are dropped, the answer budget may shrink to 1/16 of the context (128 tokens for
+# RAP-LLaVA's 2048, the release's eval budget), never below 16 tokens.
+MIN_ANSWER_DIVISOR = 16
+MIN_ANSWER_TOKENS = 16
+PROJECTOR_FILE = "mm_projector.safetensors"
+TINY_DIR_NAME = "tiny-llava"
+
+
+class GeneratorSpecError(ValueError):
+    """RAPBOT_GENERATOR (or a --generator option) names no known backend."""
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    kind: str  # "tiny" | "rap-llava" | "rap-phi3" | "hf"
+    source: str  # a directory or hub id ("" for tiny)
+
+
+def parse_spec(spec: str) -> GeneratorSpec:
+    kind, sep, source = spec.strip().partition(":")
+    if kind == "tiny" and not source:
+        return GeneratorSpec("tiny", "")
+    if kind in ("rap-llava", "rap-phi3", "hf") and sep and source.strip():
+        return GeneratorSpec(kind, source.strip())
+    raise GeneratorSpecError(
+        f"Unknown generator {spec!r}. Use 'tiny', 'rap-llava:<dir or hub id>', 'rap-phi3:<dir or hub id>' "
+        "or 'hf:<dir or hub id>' (e.g. rap-phi3:Hoar012/RAP-Phi3-mini)."
+    )
+
+
+@dataclass(frozen=True)
+class Decoding:
+    temperature: float = 0.2
+    max_new_tokens: int = 512
+    deterministic: bool = False
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def resolve_checkpoint(source: str, settings: ModelSettings) -> Path:
+    """A checkpoint directory: `source` itself when it is one, else RAPBOT_MODEL_DIR/<name> (the
+    full id or its last part), else the hub cache / a download. WeightsMissing when none works."""
+    as_path = Path(source).expanduser()
+    if as_path.is_dir():
+        return as_path
+    for candidate in (settings.model_dir / source, settings.model_dir / source.rsplit("/", 1)[-1]):
+        if (candidate / "config.json").is_file():
+            return candidate
+    if source.startswith(("/", ".", "~")):
+        raise WeightsMissing(source, settings.profile, "no such directory")
+    return resolve_hf_snapshot(source, settings)
+
+
+def apply_adapter(model: Any, adapter_dir: Path) -> Any:
+    """Merge a peft LoRA adapter into `model`, and load a trained projector saved beside it
+    (`mm_projector.safetensors`: the Llava projector's state dict) when there is one."""
+    adapter_dir = Path(adapter_dir).expanduser()
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise WeightsMissing(
+            f"generator adapter {adapter_dir}", None, "no adapter_config.json there (RAPBOT_GENERATOR_ADAPTER)"
+        )
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    projector_file = adapter_dir / PROJECTOR_FILE
+    if projector_file.is_file():
+        load_projector(model, projector_file)
+    return model
+
+
+def load_projector(model: Any, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    projector = next((m for name, m in model.named_modules() if name.endswith("multi_modal_projector")), None)
+    if projector is None:
+        raise ValueError(f"{path} holds a projector but this model has no multi_modal_projector.")
+    state = {key.rsplit("multi_modal_projector.", 1)[-1]: value for key, value in load_file(str(path)).items()}
+    try:
+        projector.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"The projector in {path} does not fit this model: {error}") from error
+
+
+def load_llava(
+    path: Path | str, device: str = "cpu", dtype: Any = None, adapter: Path | None = None
+) -> tuple[Any, Any]:
+    """(model, processor) of a transformers-format Llava checkpoint (what `build_tiny_llava` and
+    `convert_rap` write), in eval mode on `device`, with `adapter` merged when given."""
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    model: Any = LlavaForConditionalGeneration.from_pretrained(str(path), dtype=dtype, **_placement(device))
+    if adapter is not None:
+        model = apply_adapter(model, adapter)
+    processor = AutoProcessor.from_pretrained(str(path))
+    return model.to(device).eval(), processor
+
+
+def _placement(device: str) -> dict[str, Any]:
+    # On a GPU, load the weights straight there (a 13B model would not fit twice in host memory).
+    return {"device_map": device} if device.startswith("cuda") else {}
+
+
+def context_length(model: Any) -> int:
+    config = model.config.get_text_config()
+    return int(getattr(config, "max_position_embeddings", None) or 2048)
+
+
+# ---- shared backend machinery ----------------------------------------------------------------
+
+
+@dataclass
+class LoadedGenerator:
+    model: Any
+    processor: Any
+    context: int
+    stop_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PreparedInput:
+    """What goes into the network for one question, after context fitting."""
+
+    inputs: dict[str, Any]
+    prompt: str
+    used: list[ConceptRef]
+    dropped: list[ConceptRef]
+    max_new_tokens: int
+
+
+def _length(inputs: dict[str, Any]) -> int:
+    return int(inputs["input_ids"].shape[-1])
+
+
+def weakest_index(concepts: Sequence[ConceptRef]) -> int:
+    """The concept to drop first: the lowest retrieval score; concepts named in the text (score
+    None) go last, the latest-named first."""
+    scored = [i for i, c in enumerate(concepts) if c.score is not None]
+    if scored:
+        return min(scored, key=lambda i: (concepts[i].score, -i))
+    return len(concepts) - 1
+
+
+class _TransformersGenerator(InferenceModel[LoadedGenerator]):
+    """Decoding and context fitting shared by both backends; subclasses load and build prompts."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        settings: ModelSettings | None = None,
+        max_concepts: int = 3,
+        adapter: Path | str | None = None,
+        decoding: Decoding | None = None,
+    ) -> None:
+        self.settings = settings or ModelSettings()
+        super().__init__(self.settings.device, self.settings.dtype)
+        self.source = source
+        self.max_concepts = max_concepts
+        self._generate_lock = threading.Lock()
+        adapter = adapter if adapter is not None else self.settings.generator_adapter
+        self.adapter = Path(adapter) if adapter is not None else None
+        self.decoding = decoding or Decoding(
+            temperature=self.settings.temperature,
+            max_new_tokens=self.settings.max_new_tokens,
+            deterministic=self.settings.deterministic,
+        )
+
+    # subclasses ----------------------------------------------------------------------------------
+
+    def _encode(
+        self, image: Image.Image | None, concepts: Sequence[ConceptRef], question: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The prompt text and the processor's tensors for it."""
+        raise NotImplementedError
+
+    def _count_tokens(self, image: Image.Image | None, concepts: Sequence[ConceptRef], question: str) -> int:
+        return _length(self._encode(image, concepts, question)[1])
+
+    # context fitting ------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        image: Image.Image | None,
+        concepts: Sequence[ConceptRef],
+        question: str,
+        max_new_tokens: int | None = None,
+    ) -> PreparedInput:
+        """Fit the prompt in the context: shrink the answer budget (to a floor of 1/16 of the
+        context), then drop the weakest concepts, then cut the question; return the network's input."""
+        loaded = self.loaded
+        wanted = max_new_tokens or self.decoding.max_new_tokens
+        floor = min(wanted, max(MIN_ANSWER_TOKENS, loaded.context // MIN_ANSWER_DIVISOR))
+        kept = list(concepts)
+        dropped: list[ConceptRef] = []
+        text, inputs = self._encode(image, kept, question)
+        while kept and _length(inputs) + floor > loaded.context:
+            dropped.append(kept.pop(weakest_index(kept)))
+            text, inputs = self._encode(image, kept, question)
+        if _length(inputs) + 1 > loaded.context:
+            question = self._shorten_question(image, question, loaded.context - 1)
+            text, inputs = self._encode(image, kept, question)
+        if dropped:
+            log.info("context %d: dropped %d concept(s) to fit", loaded.context, len(dropped))
+        budget = max(1, min(wanted, loaded.context - _length(inputs)))
+        return PreparedInput(inputs, text, kept, dropped, budget)
+
+    def _shorten_question(self, image: Image.Image | None, question: str, limit: int) -> str:
+        """The longest prefix of `question` (in tokens) whose prompt fits in `limit` tokens."""
+        tokenizer = self.loaded.processor.tokenizer
+        ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+        low, high = 0, len(ids)
+        while low < high:  # binary search on the number of question tokens kept
+            middle = (low + high + 1) // 2
+            if self._count_tokens(image, [], tokenizer.decode(ids[:middle])) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0 and self._count_tokens(image, [], "") > limit:
+            raise ValueError("The model's context is too small for even one image and no question.")
+        return str(tokenizer.decode(ids[:low]))
+
+    # generation -------------------------------------------------------------------------------
+
+    def _to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        model = self.loaded.model
+        moved: dict[str, Any] = {}
+        for key, value in inputs.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(model.device)
+                if value.is_floating_point():
+                    value = value.to(model.dtype)
+            moved[key] = value
+        return moved
+
+    def forward_logits(self, image: Image.Image | None, concepts: Sequence[ConceptRef], question: str) -> Any:
+        """Next-token logits over the whole prompt (for scoring, evaluation and tests)."""
+        import torch
+
+        prepared = self.prepare(image, concepts, question)
+        with torch.inference_mode():
+            return self.loaded.model(**self._to_device(prepared.inputs)).logits
+
+    def generate(
+        self,
+        image: Image.Image | None,
+        concepts: Sequence[ConceptRef],
+        question: str,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> Generation:
+        import torch
+
+        prepared = self.prepare(image, concepts, question, max_new_tokens)
+        loaded = self.loaded
+        temperature = self.decoding.temperature if temperature is None else temperature
+        sample = temperature > 0 and not self.decoding.deterministic
+        options: dict[str, Any] = {"max_new_tokens": prepared.max_new_tokens, "do_sample": sample}
+        if sample:
+            options.update(temperature=temperature, top_p=None, top_k=None)
+        if loaded.stop_ids:
+            options["eos_token_id"] = loaded.stop_ids
+        tokenizer = loaded.processor.tokenizer
+        if tokenizer.pad_token_id is not None:
+            options["pad_token_id"] = tokenizer.pad_token_id
+        inputs = self._to_device(prepared.inputs)
+        devices = [loaded.model.device.index or 0] if loaded.model.device.type == "cuda" else []
+        # One generation at a time per model: seeding touches the global RNG, and a GPU runs one anyway.
+        with self._generate_lock, torch.random.fork_rng(devices=devices), torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            output = loaded.model.generate(**inputs, **options)
+        new_tokens = output[0, inputs["input_ids"].shape[-1] :]
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Generation(
+            text=self._clean(text),
+            used=[c.name for c in prepared.used],
+            dropped=[c.name for c in prepared.dropped],
+            prompt=prepared.prompt,
+        )
+
+    def _clean(self, text: str) -> str:
+        return text.strip()
+
+
+def _stop_ids(tokenizer: Any, stop: str) -> list[int]:
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    stop_id = tokenizer.convert_tokens_to_ids(stop)
+    if isinstance(stop_id, int) and stop_id != tokenizer.unk_token_id and stop_id not in ids:
+        ids.append(stop_id)
+    return ids
+
+
+# ---- RAP backend -----------------------------------------------------------------------------
+
+
+def pad_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
+    """LLaVA's "pad" aspect ratio: centre the image on a square of the processor's mean colour."""
+    image = image.convert("RGB")
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new("RGB", (side, side), fill)
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square
+
+
+class RapLlavaGenerator(_TransformersGenerator):
+    """RAP-LLaVA (Vicuna v1, 2 concepts), RAP-Phi3-V (Phi-3, 3 concepts) or the tiny LLaVA, in
+    transformers' Llava format. A checkpoint still in the original LLaVA layout is converted once
+    into RAPBOT_MODEL_DIR/converted/<name> (see model/convert.py)."""
+
+    name = "rap generator"
+
+    def __init__(self, source: str, *, template: ChatTemplate = VICUNA_V1, **kwargs: Any) -> None:
+        super().__init__(source, **kwargs)
+        self.template = template
+
+    def _load(self) -> LoadedGenerator:
+        path = self._checkpoint()
+        model, processor = load_llava(path, self.device, self.dtype, self.adapter)
+        return LoadedGenerator(
+            model, processor, context_length(model), _stop_ids(processor.tokenizer, self.template.stop)
+        )
+
+    def _checkpoint(self) -> Path:
+        if self.source == "tiny":
+            from model.tiny_llava import build_tiny_llava
+
+            return build_tiny_llava(self.settings.model_dir / TINY_DIR_NAME)
+        path = resolve_checkpoint(self.source, self.settings)
+        if _is_original_layout(path):
+            from model.convert import convert_rap
+
+            target = self.settings.model_dir / "converted" / path.name
+            if not (target / "config.json").is_file():
+                log.info("converting %s to the transformers Llava format in %s", path, target)
+                convert_rap(path, target, settings=self.settings)
+            path = target
+        return path
+
+    def _fill(self) -> tuple[int, int, int]:
+        mean = getattr(self.loaded.processor.image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
+        return (round(mean[0] * 255), round(mean[1] * 255), round(mean[2] * 255))
+
+    def _encode(
+        self, image: Image.Image | None, concepts: Sequence[ConceptRef], question: str
+    ) -> tuple[str, dict[str, Any]]:
+        fill = self._fill()
+        query = pad_to_square(image, fill) if image is not None else None
+        squared = [_with_image(c, pad_to_square(c.image, fill)) for c in concepts]
+        prompt = build_prompt(self.template, query, squared, question)
+        inputs = llava_tokenize(self.loaded.processor, prompt.text, self.loaded.model.config.image_token_index)
+        if prompt.images:
+            image_processor = self.loaded.processor.image_processor
+            inputs["pixel_values"] = image_processor(prompt.images, return_tensors="pt")["pixel_values"]
+        return prompt.text, inputs
+
+    def _clean(self, text: str) -> str:
+        return text.split(self.template.stop, 1)[0].strip()
+
+
+def image_tokens_per_image(processor: Any) -> int:
+    """How many feature tokens the Llava vision tower gives per image (576 for CLIP-L/336)."""
+    crop = processor.image_processor.crop_size
+    patch = processor.patch_size
+    tokens = (crop["height"] // patch) * (crop["width"] // patch) + processor.num_additional_image_tokens
+    return tokens - (1 if processor.vision_feature_select_strategy == "default" else 0)
+
+
+def llava_tokenize(processor: Any, text: str, image_token_id: int) -> dict[str, Any]:
+    """Tokenize as the original LLaVA code did for training (tokenizer_image_token): each piece
+    between `<image>` placeholders on its own (only the first keeps BOS), then one image's worth
+    of image tokens in place of each placeholder. Tokenizing the pieces apart matters for
+    SentencePiece tokenizers, which add a prefix space at the start of every piece."""
+    import torch
+
+    tokenizer = processor.tokenizer
+    per_image = image_tokens_per_image(processor)
+    ids: list[int] = []
+    for number, piece in enumerate(text.split(IMAGE_TOKEN)):
+        piece_ids = list(tokenizer(piece)["input_ids"]) if piece or number == 0 else []
+        if number > 0:
+            if piece_ids and piece_ids[0] == tokenizer.bos_token_id:
+                piece_ids = piece_ids[1:]
+            ids.extend([image_token_id] * per_image)
+        ids.extend(piece_ids)
+    input_ids = torch.tensor([ids], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+def _with_image(concept: ConceptRef, image: Image.Image) -> ConceptRef:
+    return ConceptRef(concept.name, concept.info, image, concept.box, concept.score)
+
+
+def _is_original_layout(path: Path) -> bool:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    from model.convert import is_original_llava
+
+    return is_original_llava(config)
+
+
+# ---- training-free chat-template backend -------------------------------------------------------
+
+
+class ChatTemplateGenerator(_TransformersGenerator):
+    """Any transformers image-text-to-text chat model, no training: each concept's reference photo
+    and info go into the chat, the query photo gets numbered boxes where concepts were found."""
+
+    name = "chat generator"
+
+    def _load(self) -> LoadedGenerator:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        path = resolve_checkpoint(self.source, self.settings)
+        model: Any = AutoModelForImageTextToText.from_pretrained(str(path), dtype=self.dtype, **_placement(self.device))
+        if self.adapter is not None:
+            model = apply_adapter(model, self.adapter)
+        processor = AutoProcessor.from_pretrained(str(path))
+        if getattr(processor, "chat_template", None) is None:
+            raise WeightsMissing(
+                f"generator {self.source}", self.settings.profile, "its processor has no chat template"
+            )
+        tokenizer = processor.tokenizer
+        stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        return LoadedGenerator(model.to(self.device).eval(), processor, context_length(model), stops)
+
+    def _encode(
+        self, image: Image.Image | None, concepts: Sequence[ConceptRef], question: str
+    ) -> tuple[str, dict[str, Any]]:
+        messages, images = chat_messages(image, concepts, question)
+        processor = self.loaded.processor
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=text, images=images or None, return_tensors="pt")
+        return str(text), dict(inputs)
+
+
+def chat_messages(
+    image: Image.Image | None, concepts: Sequence[ConceptRef], question: str
+) -> tuple[list[dict[str, Any]], list[Image.Image]]:
+    """One user message: the concepts (reference photo + "<name>: info", numbered), then the query
+    photo with numbered boxes where concepts were found, then the question. Returns the messages
+    and the images in the order their placeholders appear."""
+    from model.draw import annotate
+
+    content: list[dict[str, Any]] = []
+    images: list[Image.Image] = []
+    if concepts:
+        content.append(
+            {"type": "text", "text": "These are the user's own things and people, each with a reference photo:\n"}
+        )
+        for number, concept in enumerate(concepts, start=1):
+            content.append({"type": "image"})
+            images.append(concept.image.convert("RGB"))
+            content.append({"type": "text", "text": f"{number}. <{concept.name}>: {concept.info}\n"})
+    if image is not None:
+        boxed = [(number, c) for number, c in enumerate(concepts, start=1) if c.box is not None]
+        if boxed:
+            query = annotate(image, [c.box for _, c in boxed if c.box is not None], [str(n) for n, _ in boxed])
+            where = ", ".join(f"box {n} is <{c.name}>" for n, c in boxed)
+            content.append({"type": "text", "text": f"In this photo, numbered boxes mark them: {where}.\n"})
+        else:
+            query = image.convert("RGB")
+            content.append({"type": "text", "text": "This is the photo:\n"})
+        content.append({"type": "image"})
+        images.append(query)
+    hint = " Call them by their names in angle brackets, like <name>." if concepts else ""
+    content.append({"type": "text", "text": question + hint})
+    return [{"role": "user", "content": content}], images
+
+
+# ---- the factory -----------------------------------------------------------------------------
+
+
+def build_generator(
+    spec: str | None = None,
+    settings: ModelSettings | None = None,
+    *,
+    adapter: Path | str | None = None,
+) -> _TransformersGenerator:
+    """The generator named by `spec` (default: settings.generator). Nothing loads until first use."""
+    settings = settings or ModelSettings()
+    spec = spec or settings.generator
+    if not spec:
+        raise GeneratorSpecError(
+            "No generator chosen: set RAPBOT_GENERATOR (e.g. 'tiny' or 'rap-phi3:Hoar012/RAP-Phi3-mini')."
+        )
+    parsed = parse_spec(spec)
+    common: dict[str, Any] = {"settings": settings, "adapter": adapter}
+    if parsed.kind == "tiny":
+        return RapLlavaGenerator("tiny", template=VICUNA_V1, max_concepts=3, **common)
+    if parsed.kind == "rap-llava":
+        return RapLlavaGenerator(parsed.source, template=VICUNA_V1, max_concepts=2, **common)
+    if parsed.kind == "rap-phi3":
+        return RapLlavaGenerator(parsed.source, template=PHI3, max_concepts=3, **common)
+    return ChatTemplateGenerator(parsed.source, max_concepts=3, **common)

@@ -1,0 +1,125 @@
+"""Migrations: upgrade from empty, downgrade to nothing, models and migrations agree, the CLI, and
+how the store opens (URL, embedded, unreachable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from typer.testing import CliRunner
+
+from memory.database import embedded_pgdata
+from memory.errors import StoreUnavailable
+from memory.migrate import current, downgrade, upgrade
+from memory.models import Base
+from memory.settings import MemorySettings
+from memory.store import MemoryStore
+from memory.types import Actor
+from rapbot.cli import app
+
+TABLES = {"scopes", "concepts", "views", "audit_events"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def _has_vector_extension(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_then_downgrade_drops_everything(empty_database_url: str) -> None:
+    assert current(empty_database_url) is None
+    upgrade(empty_database_url)
+    assert current(empty_database_url) == "0001"
+    assert _tables(empty_database_url) == TABLES
+    assert _has_vector_extension(empty_database_url)
+
+    downgrade(empty_database_url, "base")
+    assert current(empty_database_url) is None
+    assert _tables(empty_database_url) == set()
+    assert not _has_vector_extension(empty_database_url)
+
+    upgrade(empty_database_url)  # and back up again, cleanly
+    assert _tables(empty_database_url) == TABLES
+
+
+def test_autogenerate_against_the_models_is_empty(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_cli_upgrade_current_downgrade(empty_database_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["db", "current", "--url", empty_database_url])
+    assert result.exit_code == 0 and "base" in result.output
+    result = runner.invoke(app, ["db", "upgrade", "--url", empty_database_url])
+    assert result.exit_code == 0, result.output
+    assert "0001" in runner.invoke(app, ["db", "current", "--url", empty_database_url]).output
+    result = runner.invoke(app, ["db", "downgrade", "base", "--url", empty_database_url])
+    assert result.exit_code == 0 and _tables(empty_database_url) == set()
+
+
+def test_cli_unreachable_database_is_one_clear_line_without_password() -> None:
+    result = CliRunner().invoke(app, ["db", "current", "--url", "postgresql://bob:hunter2@127.0.0.1:1/nope"])
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.output
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+def test_open_with_url_migrates(empty_database_url: str) -> None:
+    with MemoryStore.open(MemorySettings(database_url=empty_database_url)) as store:
+        scope = store.scope("console", "user", "me")
+        assert store.list_concepts(scope.id).total == 0
+    assert current(empty_database_url) == "0001"
+
+
+def test_open_unreachable_raises_store_unavailable_without_secrets() -> None:
+    settings = MemorySettings(database_url="postgresql://bob:hunter2@127.0.0.1:1/nope")
+    with pytest.raises(StoreUnavailable) as caught:
+        MemoryStore.open(settings)
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_store_unavailable_when_database_goes_away() -> None:
+    store = MemoryStore("postgresql://bob:hunter2@127.0.0.1:1/nope")
+    with pytest.raises(StoreUnavailable) as caught:
+        store.scope("console", "user", "me")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_embedded_database_starts_migrates_and_keeps_data(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data_dir = Path(tmp_path_factory.mktemp("rb", numbered=True))
+    settings = MemorySettings(data_dir=data_dir)
+    with MemoryStore.open(settings) as store:
+        scope = store.scope("console", "user", "me")
+        store.update_settings(scope.id, Actor("me"), auto_caption=True)
+    assert (embedded_pgdata(data_dir) / "PG_VERSION").exists()
+    with MemoryStore.open(settings) as store:  # a second open joins the running server, data kept
+        assert store.scope("console", "user", "me").settings.auto_caption
+
+
+def test_long_data_dir_falls_back_to_a_short_socket_dir(tmp_path: Path) -> None:
+    long_dir = tmp_path / ("x" * 120)
+    pgdata = embedded_pgdata(long_dir)
+    assert len(str(pgdata)) < 80
+    assert embedded_pgdata(long_dir) == pgdata  # stable: the same data next time
+    assert embedded_pgdata(Path("/tmp/rb")) == Path("/tmp/rb/pg")

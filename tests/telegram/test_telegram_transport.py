@@ -1,0 +1,76 @@
+"""The transport: flood control and network errors are retried, the token never reaches the logs,
+long replies are split, and settings refuse bad values with a clear message."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pydantic import ValidationError
+from telegram_harness import TOKEN, Harness
+
+from bot.telegram_bot.sending import split_text
+from bot.telegram_bot.settings import TelegramSettings
+
+
+async def test_flood_control_and_network_errors_are_retried(bot: Harness) -> None:
+    ann = bot.chatter(401)
+    bot.api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    bot.api.fail_next("sendMessage", 502, "Bad Gateway")
+    replies = await bot.send(ann.text, "/start")
+    assert "/remember bo:" in replies[0], "the reply arrives despite a 429 and a 502"
+    assert len(bot.api.calls_to("sendMessage", ann.chat_id)) == 3, "two failures, then the delivered reply"
+
+
+async def test_the_token_never_appears_in_logs(
+    bot: Harness, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    # httpx logs every request URL, and Bot API URLs hold the token: turn it on to prove the filter.
+    httpx_logger = logging.getLogger("httpx")
+    httpx_logger.setLevel(logging.INFO)
+    request.addfinalizer(lambda: httpx_logger.setLevel(logging.WARNING))
+    ann = bot.chatter(402)
+    await bot.send(ann.text, "/help")
+    bot.api.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    ann.text("/start")
+    await bot.api.wait_for(lambda api: len(api.calls_to("sendMessage", ann.chat_id)) >= 3, what="the failed reply")
+    await bot.api.wait_for(lambda api: "update failed" in caplog.text, what="the error log line")
+    assert "/getUpdates" in caplog.text and "<token>" in caplog.text, "the URLs were logged, redacted"
+    assert "sorry, something went wrong" in bot.api.sent_texts(ann.chat_id)[-1], "the user is told, without details"
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text
+
+
+def test_long_replies_are_split_at_telegrams_limit() -> None:
+    text = "\n".join(f"line {i}: " + "word " * 30 for i in range(100))  # about 16 000 characters
+    pieces = split_text(text)
+    assert len(pieces) == 4 and all(len(p) <= 4096 for p in pieces)
+    assert " ".join(" ".join(p.split()) for p in pieces) == " ".join(text.split()), "nothing lost"
+    assert all(p.startswith("line ") for p in pieces), "cut at line breaks"
+    assert split_text("x" * 5000) == ["x" * 4096, "x" * 904]
+
+
+def test_settings_read_ids_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAPBOT_TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("RAPBOT_TELEGRAM_OWNER_IDS", "11, 12")
+    monkeypatch.setenv("RAPBOT_TELEGRAM_ALLOWED_USERS", "13")
+    settings = TelegramSettings()
+    assert settings.owner_ids == {11, 12} and settings.allowed_users == {13}
+    assert TOKEN not in repr(settings) and settings.require_token() == TOKEN
+
+    monkeypatch.setenv("RAPBOT_TELEGRAM_OWNER_IDS", "alice")
+    with pytest.raises(ValidationError, match="numeric Telegram user ids"):
+        TelegramSettings()
+    monkeypatch.delenv("RAPBOT_TELEGRAM_OWNER_IDS")
+    with pytest.raises(ValidationError, match="https"):
+        TelegramSettings(webhook_url="http://example.org/hook")
+    monkeypatch.delenv("RAPBOT_TELEGRAM_TOKEN")
+    with pytest.raises(ValueError, match="BotFather"):
+        TelegramSettings(_env_file=None).require_token()
+
+
+@pytest.mark.parametrize("telegram_settings_overrides", [{"allowed_users": frozenset({501})}])
+async def test_allow_list_keeps_strangers_out(bot: Harness) -> None:
+    stranger, friend = bot.chatter(502), bot.chatter(501)
+    assert "allow-list" in (await bot.send(stranger.text, "/concepts"))[0]
+    assert "I remember nothing" in (await bot.send(friend.text, "/concepts"))[0]

@@ -1,0 +1,214 @@
+"""The Celery path with real workers on the real Redis (127.0.0.1:6379, a dedicated db and queue
+names unique to this run) and real Postgres: the same results as in-process, idempotent
+redelivery, a worker killed mid-task, and Redis down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from memory.store import MemoryStore
+from worker.celery_app import make_celery
+from worker.celery_client import CeleryClient
+from worker.errors import BACKEND_DOWN, RapError
+from worker.local import LocalClient
+from worker.pending import RedisPendingStore
+from worker.runtime import Runtime
+from worker.schemas import Requester
+from worker.settings import WorkerSettings
+from worker.tasks import WorkerContext, use_context
+from worker.wire import done_key, reply_key
+
+REDIS_URL = "redis://127.0.0.1:6379/11"  # a db of its own, away from anything else on this Redis
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_for_run(**overrides: Any) -> WorkerSettings:
+    run = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "redis_url": REDIS_URL,
+        "pipeline_queue": f"test-{run}-gpu",
+        "store_queue": f"test-{run}-store",
+        "max_new_tokens": 16,
+        "client_timeout_s": 240,
+    }
+    values.update(overrides)
+    return WorkerSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def celery_settings() -> WorkerSettings:
+    return settings_for_run()
+
+
+@pytest.fixture(scope="module")
+def threaded_worker(celery_settings: WorkerSettings) -> Iterator[None]:
+    """A real Celery worker in a thread of this process, serving this run's queues."""
+    from celery.contrib.testing.worker import start_worker
+
+    app = make_celery(celery_settings, with_tasks=True)
+    queues = [celery_settings.pipeline_queue, celery_settings.store_queue]
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=queues, shutdown_timeout=30):
+        yield
+    use_context(None)
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def celery_client(
+    threaded_worker: None, celery_settings: WorkerSettings, store: MemoryStore, tiny_models: Any, redis: Redis
+) -> AsyncIterator[CeleryClient]:
+    runtime = Runtime(store, celery_settings, RedisPendingStore(redis, celery_settings.pending_ttl_s), tiny_models)
+    use_context(WorkerContext(runtime=runtime, redis=redis, settings=celery_settings))
+    client = CeleryClient(celery_settings)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def second_store(pg_server: Any, migrated_template: str) -> Iterator[MemoryStore]:
+    name = f"w{uuid.uuid4().hex[:10]}"
+    pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {migrated_template};")
+    memory = MemoryStore(pg_server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1))
+    yield memory
+    memory.close()
+
+
+async def test_celery_gives_the_same_results_as_in_process(
+    celery_client: CeleryClient,
+    second_store: MemoryStore,
+    tiny_models: Any,
+    alice: Requester,
+    photos: dict[str, bytes],
+) -> None:
+    local = LocalClient.for_store(second_store, tiny_models, WorkerSettings(max_new_tokens=16))
+    outcomes: list[list[Any]] = []
+    for client in (local, celery_client):
+        await client.update_settings(alice, similarity_threshold=0.0)
+        asked = await client.remember(alice, "mochi", "my cat", [photos["cat"]])
+        assert asked.pending_id
+        stored = await client.choose(alice, asked.pending_id, 1)
+        assert stored.concept is not None
+        seen = await client.answer(alice, photos["cat"], "what is <mochi> doing?")
+        told = await client.answer(alice, None, "what does mochi like?")
+        shown = await client.show(alice, "mochi")
+        outcomes.append(
+            [
+                [(c.box, c.label) for c in asked.candidates],
+                asked.annotated_image,
+                stored.concept.category,
+                seen,
+                told,
+                shown.images,
+                (await client.list_concepts(alice)).total,
+            ]
+        )
+    assert outcomes[0] == outcomes[1]
+    await local.close()
+
+
+async def test_a_repeated_request_id_stores_once(
+    celery_client: CeleryClient, redis: Redis, alice: Requester, photos: dict[str, bytes]
+) -> None:
+    album = [photos["coffee"], photos["astronaut"]]
+    first = await celery_client.remember(alice, "desk", "my desk", album, request_id="req-1")
+    # As if the worker died after writing but before saving its reply: the task runs again.
+    redis.delete(done_key("req-1"))
+    again = await celery_client.remember(alice, "desk", "my desk", album, request_id="req-1")
+    assert again.concept == first.concept and again.status == "stored"
+    page = await celery_client.list_concepts(alice)
+    assert page.total == 1 and page.items[0].view_count == 2
+
+
+async def test_redis_down_is_a_clear_error_and_writes_nothing(
+    store: MemoryStore, alice: Requester, photos: dict[str, bytes]
+) -> None:
+    client = CeleryClient(WorkerSettings(redis_url="redis://127.0.0.1:1/0"))  # nothing listens on port 1
+    with pytest.raises(RapError) as remembering:
+        await client.remember(alice, "mochi", "my cat", [photos["cat"]])
+    with pytest.raises(RapError) as listing:
+        await client.list_concepts(alice)
+    for err in (remembering.value, listing.value):
+        assert err.code == BACKEND_DOWN and "Nothing was changed" in err.message
+    await client.close()
+    scope = store.scope("console", "user", "alice")
+    assert store.list_concepts(scope.id).total == 0
+
+
+def start_subprocess_worker(settings: WorkerSettings, database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        RAPBOT_REDIS_URL=REDIS_URL,
+        RAPBOT_DATABASE_URL=database_url,
+        RAPBOT_PROFILE="tiny",  # the same seeded tiny models as this process builds
+        RAPBOT_PIPELINE_QUEUE=settings.pipeline_queue,
+        RAPBOT_STORE_QUEUE=settings.store_queue,
+        RAPBOT_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
+        RAPBOT_TASK_SOFT_TIME_LIMIT_S=str(settings.task_soft_time_limit_s),
+        RAPBOT_TASK_TIME_LIMIT_S=str(settings.task_time_limit_s),
+        RAPBOT_MAX_NEW_TOKENS="16",
+    )
+    # The solo pool runs the task in the worker process itself, so SIGKILL kills the task with it.
+    # (It enforces no time limits, which lets the first task load the models for longer than
+    # this test's short visibility timeout.)
+    command = [sys.executable, "-m", "rapbot", "worker", "--pool", "solo", "--loglevel", "WARNING"]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+async def test_a_worker_killed_mid_task_is_replaced_and_the_request_answered_once(
+    database_url: str, store: MemoryStore, redis: Redis, alice: Requester, photos: dict[str, bytes], tmp_path: Path
+) -> None:
+    settings = settings_for_run(visibility_timeout_s=8, task_soft_time_limit_s=6, task_time_limit_s=7)
+    client = CeleryClient(settings)
+    log = tmp_path / "worker.log"
+    first = start_subprocess_worker(settings, database_url, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        request = asyncio.create_task(
+            client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]], request_id="kill-1")
+        )
+        # The task is in the worker's hands (delivered, unacknowledged) while it loads the models.
+        deadline = time.monotonic() + 120
+        while not any(b"kill-1" in raw for raw in redis.hvals("unacked")):
+            assert time.monotonic() < deadline, log.read_text()
+            assert not request.done()
+            await asyncio.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        assert not request.done()
+
+        second = start_subprocess_worker(settings, database_url, log)
+        result = await asyncio.wait_for(request, timeout=300)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        await client.close()
+
+    assert result.status == "stored" and result.concept is not None and result.concept.view_count == 2
+    scope = store.scope("console", "user", "alice")
+    page = store.list_concepts(scope.id)
+    assert [c.name for c in page.items] == ["desk"] and page.items[0].view_count == 2
+    assert redis.llen(reply_key("kill-1")) == 0  # one reply, taken by the client: none left over

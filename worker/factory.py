@@ -1,0 +1,19 @@
+"""`get_client()`: what the frontends call to get a RapClient. With RAPBOT_REDIS_URL set, the
+Celery client (the pipeline runs in `rapbot worker`); otherwise the in-process LocalClient on the
+embedded defaults."""
+
+from __future__ import annotations
+
+from worker.client import RapClient
+from worker.settings import WorkerSettings
+
+
+def get_client(settings: WorkerSettings | None = None) -> RapClient:
+    settings = settings or WorkerSettings()
+    if settings.redis_url:
+        from worker.celery_client import CeleryClient
+
+        return CeleryClient(settings)
+    from worker.local import LocalClient
+
+    return LocalClient.open(settings)

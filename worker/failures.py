@@ -1,0 +1,38 @@
+"""Every failure a request can meet, as a RapError with a message fit for the user. Unexpected
+errors are logged here (with the traceback, never with request contents) and reported generically."""
+
+from __future__ import annotations
+
+import logging
+
+from memory.errors import MemoryStoreError, StoreUnavailable
+from worker.errors import BACKEND_DOWN, MODEL_MISSING, OUT_OF_MEMORY, TIMEOUT, RapError
+
+log = logging.getLogger(__name__)
+
+INTERNAL = "internal"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError (and its older RuntimeError form), without importing torch."""
+    return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)
+
+
+def as_rap_error(exc: BaseException) -> RapError:
+    if isinstance(exc, RapError):
+        return exc
+    if isinstance(exc, StoreUnavailable):
+        return RapError(BACKEND_DOWN, exc.message)
+    if isinstance(exc, MemoryStoreError):
+        return RapError(exc.code, exc.message)
+    if type(exc).__name__ == "WeightsMissing":  # model.weights.WeightsMissing: its message says how to fix it
+        return RapError(MODEL_MISSING, str(exc))
+    if is_out_of_memory(exc):
+        return RapError(OUT_OF_MEMORY, "The model ran out of memory on this photo. Try a smaller photo, or later.")
+    if type(exc).__name__ == "SoftTimeLimitExceeded":
+        return RapError(TIMEOUT, "That took too long and was stopped. Please try again, maybe with a smaller photo.")
+    if type(exc).__name__ in ("OperationalError", "InterfaceError"):  # SQLAlchemy/psycopg: Postgres down
+        log.error("database unreachable: %s", type(exc).__name__)
+        return RapError(BACKEND_DOWN, "The memory database is not reachable right now. Nothing was changed.")
+    log.exception("unexpected error in a request", exc_info=exc)
+    return RapError(INTERNAL, "Something went wrong on our side. Nothing was changed; please try again.")

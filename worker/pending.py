@@ -1,0 +1,96 @@
+"""Remembers waiting for the user's choice among several candidate boxes.
+
+Where they live: in process memory for the LocalClient (one process, nothing to share), in Redis
+for Celery (any worker may get the follow-up `choose`). Either way they expire after
+RAPBOT_PENDING_TTL_S, and they never touch the database: an abandoned choice leaves nothing behind."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+from redis import Redis
+
+from worker.schemas import Box
+
+
+class PendingRemember(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    scope_id: int
+    user_id: str
+    moderator: bool
+    name: str
+    description: str
+    image: bytes  # the photo as the user sent it
+    boxes: list[Box]
+    labels: list[str]
+    request_id: str | None = None
+
+
+class PendingStore(Protocol):
+    def put(self, pending: PendingRemember) -> str: ...
+
+    def get(self, pending_id: str) -> PendingRemember | None: ...
+
+    def delete(self, pending_id: str) -> None: ...
+
+
+def new_pending_id() -> str:
+    return base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+class InMemoryPendingStore:
+    """Thread-safe dict with a time-to-live, for the in-process client."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl_s = ttl_s
+        self._items: dict[str, tuple[float, PendingRemember]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, pending: PendingRemember) -> str:
+        pending_id = new_pending_id()
+        with self._lock:
+            self._drop_expired()
+            self._items[pending_id] = (time.monotonic() + self._ttl_s, pending)
+        return pending_id
+
+    def get(self, pending_id: str) -> PendingRemember | None:
+        with self._lock:
+            self._drop_expired()
+            item = self._items.get(pending_id)
+        return item[1] if item else None
+
+    def delete(self, pending_id: str) -> None:
+        with self._lock:
+            self._items.pop(pending_id, None)
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        for key in [key for key, (expires, _) in self._items.items() if expires < now]:
+            del self._items[key]
+
+
+class RedisPendingStore:
+    """One Redis key per pending choice, expiring on its own, shared by every worker."""
+
+    def __init__(self, redis_client: Redis, ttl_s: int, prefix: str = "rapbot:pending:") -> None:
+        self._redis = redis_client
+        self._ttl_s = ttl_s
+        self._prefix = prefix
+
+    def put(self, pending: PendingRemember) -> str:
+        pending_id = new_pending_id()
+        self._redis.set(self._prefix + pending_id, pending.model_dump_json(), ex=self._ttl_s)
+        return pending_id
+
+    def get(self, pending_id: str) -> PendingRemember | None:
+        raw = self._redis.get(self._prefix + pending_id)
+        return PendingRemember.model_validate_json(raw) if raw else None
+
+    def delete(self, pending_id: str) -> None:
+        self._redis.delete(self._prefix + pending_id)

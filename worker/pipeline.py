@@ -1,0 +1,339 @@
+"""The RAP pipeline: remember (detect, crop, embed, store), retrieve (detect the stored
+categories, embed the crops, search the readable scopes) and generate (the RAP prompt with the
+retrieved and the named concepts). Blocking; the clients run it in a thread or a Celery worker.
+
+Product choice beyond RAP: RAP never uses the whole photo as a retrieval query. When the detector
+finds no box at all, we search with the whole photo, so a concept remembered as a whole photo (no
+box found when it was remembered) stays findable."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from memory.types import Actor, ConceptInfo, NewView
+from model.types import ConceptRef, Detection, ModelBundle
+from worker.errors import BAD_REQUEST, NO_PENDING, RapError
+from worker.images import decode_image
+from worker.matching import Subject, mentioned_names, pick_subject
+from worker.pending import PendingRemember, PendingStore
+from worker.schemas import AnswerResult, Box, Candidate, Recognised
+from worker.settings import WorkerSettings
+from worker.timing import model_call
+from worker.vocabulary import GENERAL_VOCABULARY
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPTION_INSTRUCTION = "Give a personalized caption of this image."
+SEARCH_K = 2  # nearest views per crop, as in RAP
+
+
+def caption_instruction() -> str:
+    """model.prompt's caption instruction when it has one, so prompts match the trained format."""
+    from model import prompt
+
+    return str(getattr(prompt, "CAPTION_QUESTION", DEFAULT_CAPTION_INSTRUCTION))
+
+
+@dataclass(frozen=True)
+class Stored:
+    concept: ConceptInfo
+    views_added: int
+
+
+@dataclass(frozen=True)
+class CandidatesFound:
+    pending_id: str
+    candidates: list[Candidate]
+    annotated_jpeg: bytes
+
+
+@dataclass(frozen=True)
+class _PreparedView:
+    view: NewView
+    category: str
+
+
+class Pipeline:
+    def __init__(
+        self, store: MemoryStore, bundle: ModelBundle, settings: WorkerSettings, pending: PendingStore
+    ) -> None:
+        self.store = store
+        self.bundle = bundle
+        self.settings = settings
+        self.pending = pending
+        self._vocabulary_embeddings: npt.NDArray[np.float32] | None = None
+
+    # ---- images and networks -------------------------------------------------------------
+    def decode(self, data: bytes) -> Image.Image:
+        return decode_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels)
+
+    def _detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
+        if not classes:
+            return []
+        with model_call():
+            return self.bundle.detector.detect(image, list(classes))
+
+    def _embed(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
+        with model_call():
+            return self.bundle.encoder.embed_images(list(images))
+
+    def _zero_shot_category(self, embedding: npt.NDArray[np.float32]) -> str:
+        """CLIP zero-shot over the general vocabulary, for a photo with no detected box."""
+        if self._vocabulary_embeddings is None:
+            with model_call():
+                self._vocabulary_embeddings = self.bundle.encoder.embed_texts(
+                    [f"a photo of a {category}." for category in GENERAL_VOCABULARY]
+                )
+        scores = self._vocabulary_embeddings @ embedding
+        return GENERAL_VOCABULARY[int(np.argmax(scores))]
+
+    def _prepare_view(self, image: Image.Image, box: Detection | None) -> _PreparedView:
+        crop = image.crop(_int_box(box.box)) if box else image
+        embedding = self._embed([crop])[0]
+        category = box.label if box else self._zero_shot_category(embedding)
+        view = NewView(
+            image_jpeg=_jpeg(crop),
+            embedding=embedding.astype(np.float32),
+            encoder=self.bundle.encoder.encoder_id,
+            box=box.box if box else None,
+        )
+        return _PreparedView(view=view, category=category)
+
+    def _subject(self, image: Image.Image, classes: Sequence[str]) -> Subject:
+        detections = self._detect(image, classes)
+        return pick_subject(detections, image.size, self.settings.dominance_ratio, self.settings.max_candidates)
+
+    # ---- remember ------------------------------------------------------------------------
+    def remember(
+        self,
+        scope_id: int,
+        actor: Actor,
+        name: str,
+        description: str,
+        images: Sequence[bytes],
+        request_id: str | None = None,
+    ) -> Stored | CandidatesFound:
+        if not images:
+            raise RapError(BAD_REQUEST, "Send a photo with /remember, or reply to one.")
+        if len(images) > self.settings.max_album_images:
+            raise RapError(BAD_REQUEST, f"At most {self.settings.max_album_images} photos at once, please.")
+        decoded = [self.decode(data) for data in images]  # every photo checked before any write
+        if len(decoded) == 1:
+            subject = self._subject(decoded[0], GENERAL_VOCABULARY)
+            if subject.candidates:
+                return self._ask_which(scope_id, actor, name, description, images[0], subject, request_id)
+            return self._store(
+                scope_id, actor, name, description, [self._prepare_view(decoded[0], subject.box)], request_id
+            )
+        # An album: the subject of each photo (the strongest box when several compete).
+        prepared = []
+        for image in decoded:
+            subject = self._subject(image, GENERAL_VOCABULARY)
+            prepared.append(self._prepare_view(image, subject.strongest))
+        return self._store(scope_id, actor, name, description, prepared, request_id)
+
+    def _ask_which(
+        self,
+        scope_id: int,
+        actor: Actor,
+        name: str,
+        description: str,
+        image_bytes: bytes,
+        subject: Subject,
+        request_id: str | None,
+    ) -> CandidatesFound:
+        # Fail now, not after the user has chosen, when the name is already taken.
+        if self._find(scope_id, name) is not None:
+            raise RapError("duplicate_name", f"You already have something called “{name}”. Pick another name.")
+        pending = PendingRemember(
+            scope_id=scope_id,
+            user_id=actor.user_id,
+            moderator=actor.moderator,
+            name=name,
+            description=description,
+            image=image_bytes,
+            boxes=[det.box for det in subject.candidates],
+            labels=[det.label for det in subject.candidates],
+            request_id=request_id,
+        )
+        pending_id = self.pending.put(pending)
+        candidates = [
+            Candidate(index=i, box=det.box, label=det.label, score=det.score)
+            for i, det in enumerate(subject.candidates, start=1)
+        ]
+        image = self.decode(image_bytes)
+        annotated = _annotate(image, [c.box for c in candidates], [f"{c.index}" for c in candidates])
+        return CandidatesFound(pending_id=pending_id, candidates=candidates, annotated_jpeg=annotated)
+
+    def choose(self, scope_id: int, actor: Actor, pending_id: str, choice: int | str) -> Stored | None:
+        """Finish a remember that had several candidates. Returns None when cancelled."""
+        pending = self.pending.get(pending_id)
+        if pending is None or pending.scope_id != scope_id or pending.user_id != actor.user_id:
+            raise RapError(
+                NO_PENDING, "There is no photo waiting for your choice (it may have expired). Send it again."
+            )
+        if choice == "cancel":
+            self.pending.delete(pending_id)
+            return None
+        image = self.decode(pending.image)
+        if choice == "whole":
+            box = None
+        elif isinstance(choice, int) and 1 <= choice <= len(pending.boxes):
+            box = Detection(box=pending.boxes[choice - 1], label=pending.labels[choice - 1], score=1.0)
+        else:
+            raise RapError(BAD_REQUEST, f"Choose a number from 1 to {len(pending.boxes)}, “whole” or “cancel”.")
+        # The pending id makes a repeated choose (a redelivered task) idempotent in the store.
+        request_id = pending.request_id or f"choose:{pending_id}"
+        stored = self._store(
+            scope_id, actor, pending.name, pending.description, [self._prepare_view(image, box)], request_id
+        )
+        self.pending.delete(pending_id)
+        return stored
+
+    def _store(
+        self,
+        scope_id: int,
+        actor: Actor,
+        name: str,
+        description: str,
+        prepared: Sequence[_PreparedView],
+        request_id: str | None,
+    ) -> Stored:
+        first = prepared[0]
+        concept = self.store.add_concept(
+            scope_id, actor, name, description, first.category, first.view, request_id=request_id
+        )
+        for i, extra in enumerate(prepared[1:], start=1):
+            concept = self.store.add_view(
+                scope_id, actor, concept.name, extra.view, request_id=f"{request_id}:{i}" if request_id else None
+            )
+        return Stored(concept=concept, views_added=len(prepared))
+
+    # ---- add a view ----------------------------------------------------------------------
+    def add_view(
+        self, scope_id: int, actor: Actor, name: str, image_bytes: bytes, request_id: str | None = None
+    ) -> ConceptInfo:
+        concept = self.store.get(scope_id, name)
+        image = self.decode(image_bytes)
+        # Look for the concept's own category first; the strongest box of it is the new view.
+        prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)
+        return self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
+
+    def _find(self, scope_id: int, name: str) -> ConceptInfo | None:
+        found = self.store.get_by_names([scope_id], [name])
+        return found[0] if found else None
+
+    # ---- answer --------------------------------------------------------------------------
+    def answer(
+        self, scope_ids: Sequence[int], thresholds: dict[int, float], image_bytes: bytes | None, text: str | None
+    ) -> AnswerResult:
+        text = (text or "").strip()
+        if image_bytes is None and not text:
+            raise RapError(BAD_REQUEST, "Send a photo, a question, or both.")
+        image = self.decode(image_bytes) if image_bytes is not None else None
+        seen = self._recognise(image, scope_ids, thresholds) if image is not None else []
+        named = self._named(text, scope_ids) if text else []
+
+        # RAP puts the concepts named in the text first, uncapped; then what was seen, up to topK.
+        refs: list[ConceptRef] = []
+        recognised: list[Recognised] = []
+        taken: set[int] = set()
+        for concept in named:
+            taken.add(concept.id)
+            refs.append(ConceptRef(name=concept.name, info=concept.description, image=self._first_view(concept)))
+            recognised.append(Recognised(name=concept.name, similarity=None, box=None))
+        for concept, similarity, box in seen:
+            if concept.id in taken:
+                # Named and seen: keep where it was seen, for drawing.
+                index = next(i for i, r in enumerate(recognised) if r.name == concept.name)
+                recognised[index] = Recognised(name=concept.name, similarity=similarity, box=box)
+                refs[index] = ConceptRef(
+                    name=concept.name, info=concept.description, image=refs[index].image, box=box, score=similarity
+                )
+                continue
+            taken.add(concept.id)
+            refs.append(
+                ConceptRef(
+                    name=concept.name,
+                    info=concept.description,
+                    image=self._first_view(concept),
+                    box=box,
+                    score=similarity,
+                )
+            )
+            recognised.append(Recognised(name=concept.name, similarity=similarity, box=box))
+
+        question = text or caption_instruction()
+        with model_call():
+            generation = self.bundle.generator.generate(
+                image,
+                refs,
+                question,
+                max_new_tokens=self.settings.max_new_tokens,
+                seed=self.settings.generation_seed,
+            )
+        kept = [r for r in recognised if r.name not in generation.dropped]
+        annotated = None
+        drawn = [r for r in kept if r.box is not None]
+        if image is not None and drawn:
+            annotated = _annotate(image, [r.box for r in drawn if r.box], [r.name for r in drawn])
+        return AnswerResult(
+            text=generation.text, recognised=kept, annotated_image=annotated, dropped=generation.dropped
+        )
+
+    def _recognise(
+        self, image: Image.Image, scope_ids: Sequence[int], thresholds: dict[int, float]
+    ) -> list[tuple[ConceptInfo, float, Box]]:
+        """Concepts seen in the photo, best first, at most the generator's topK."""
+        encoder_id = self.bundle.encoder.encoder_id
+        if encoder_id not in self.store.encoders(scope_ids):
+            return []  # nothing stored with this encoder: nothing to compare with
+        detections = self._detect(image, sorted(self.store.categories(scope_ids)))
+        whole: Box = (0.0, 0.0, float(image.width), float(image.height))
+        boxes = [det.box for det in detections] or [whole]  # no box at all: the whole photo (see above)
+        crops = [image.crop(_int_box(box)) for box in boxes]
+        queries = self._embed(crops)
+        hits = self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K)
+        kept = [hit for hit in hits if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0)]
+        kept.sort(key=lambda hit: hit.similarity, reverse=True)
+        top = kept[: self.bundle.generator.max_concepts]
+        return [(hit.concept, hit.similarity, boxes[hit.query_index]) for hit in top]
+
+    def _named(self, text: str, scope_ids: Sequence[int]) -> list[ConceptInfo]:
+        concepts = self.store.all_names(scope_ids)
+        by_name = {concept.name: concept for concept in concepts}
+        return [by_name[name] for name in mentioned_names(text, [concept.name for concept in concepts])]
+
+    def _first_view(self, concept: ConceptInfo) -> Image.Image:
+        views = self.store.views(concept.id)
+        return Image.open(io.BytesIO(views[0].image_jpeg)).convert("RGB")
+
+
+def _int_box(box: Box) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    left, top = int(x1), int(y1)
+    # At least one pixel wide and high, whatever the detector returned.
+    return left, top, max(round(x2), left + 1), max(round(y2), top + 1)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    from model.draw import to_jpeg
+
+    return to_jpeg(image)
+
+
+def _annotate(image: Image.Image, boxes: Sequence[Box], labels: Sequence[str]) -> bytes:
+    from model.draw import annotate, to_jpeg
+
+    return to_jpeg(annotate(image, list(boxes), list(labels)))

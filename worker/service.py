@@ -1,0 +1,219 @@
+"""Every client operation as one blocking call over (store, pipeline): who may read and write which
+scope, the store's errors turned into RapError, results turned into worker.schemas. LocalClient
+runs these in a thread; the Celery tasks run the very same methods, so both give the same result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from memory.errors import MemoryStoreError
+from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
+from worker.errors import BAD_REQUEST, RapError
+from worker.pipeline import CandidatesFound, Pipeline
+from worker.schemas import (
+    AnswerResult,
+    AuditItem,
+    ConceptDetail,
+    ConceptPage,
+    ConceptSummary,
+    ErasureSummary,
+    GroupSettings,
+    RememberResult,
+    Requester,
+)
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The store's typed errors carry a user-facing message already: pass it on as RapError."""
+    try:
+        yield
+    except MemoryStoreError as err:
+        raise RapError(err.code, err.message) from None
+
+
+def summary(concept: ConceptInfo) -> ConceptSummary:
+    return ConceptSummary(
+        name=concept.name,
+        description=concept.description,
+        category=concept.category,
+        created_by=concept.created_by,
+        view_count=concept.view_count,
+        created_at=concept.created_at,
+        updated_at=concept.updated_at,
+    )
+
+
+class RapService:
+    def __init__(self, store: MemoryStore, pipeline: Pipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+
+    # ---- who reads and writes what -----------------------------------------------------------
+    def scope_of(self, who: Requester) -> ScopeInfo:
+        """A DM reads and writes the user's memory; a group chat the group's."""
+        with store_errors():
+            if who.chat_kind == "group":
+                if not who.chat_id:
+                    raise RapError(BAD_REQUEST, "A group request needs the group's chat id.")
+                return self.store.scope(who.platform, ScopeKind.GROUP, who.chat_id)
+            return self.store.scope(who.platform, ScopeKind.USER, who.user_id)
+
+    @staticmethod
+    def actor_of(who: Requester) -> Actor:
+        return Actor(user_id=who.user_id, moderator=who.moderator)
+
+    # ---- the pipeline ------------------------------------------------------------------------
+    def remember(
+        self, who: Requester, name: str, description: str, images: list[bytes], request_id: str | None = None
+    ) -> RememberResult:
+        scope = self.scope_of(who)
+        with store_errors():
+            outcome = self.pipeline.remember(scope.id, self.actor_of(who), name, description, images, request_id)
+        if isinstance(outcome, CandidatesFound):
+            return RememberResult(
+                status="candidates",
+                pending_id=outcome.pending_id,
+                candidates=outcome.candidates,
+                annotated_image=outcome.annotated_jpeg,
+            )
+        return RememberResult(status="stored", concept=summary(outcome.concept), views_added=outcome.views_added)
+
+    def choose(self, who: Requester, pending_id: str, choice: int | str) -> RememberResult:
+        scope = self.scope_of(who)
+        with store_errors():
+            stored = self.pipeline.choose(scope.id, self.actor_of(who), pending_id, choice)
+        if stored is None:
+            return RememberResult(status="cancelled")
+        return RememberResult(status="stored", concept=summary(stored.concept), views_added=stored.views_added)
+
+    def add_view(self, who: Requester, name: str, image: bytes, request_id: str | None = None) -> ConceptSummary:
+        scope = self.scope_of(who)
+        with store_errors():
+            return summary(self.pipeline.add_view(scope.id, self.actor_of(who), name, image, request_id))
+
+    def answer(self, who: Requester, image: bytes | None, text: str | None) -> AnswerResult:
+        scope = self.scope_of(who)
+        with store_errors():
+            return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
+
+    # ---- the store alone ---------------------------------------------------------------------
+    def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage:
+        scope = self.scope_of(who)
+        with store_errors():
+            page = self.store.list_concepts(scope.id, offset, limit)
+        return ConceptPage(
+            items=[summary(c) for c in page.items], total=page.total, offset=page.offset, limit=page.limit
+        )
+
+    def show(self, who: Requester, name: str) -> ConceptDetail:
+        scope = self.scope_of(who)
+        with store_errors():
+            concept = self.store.get(scope.id, name)
+            views = self.store.views(concept.id)
+        return ConceptDetail(concept=summary(concept), images=[view.image_jpeg for view in views])
+
+    def edit(self, who: Requester, name: str, description: str) -> ConceptSummary:
+        scope = self.scope_of(who)
+        with store_errors():
+            return summary(self.store.edit_description(scope.id, self.actor_of(who), name, description))
+
+    def rename(self, who: Requester, old: str, new: str) -> ConceptSummary:
+        scope = self.scope_of(who)
+        with store_errors():
+            return summary(self.store.rename(scope.id, self.actor_of(who), old, new))
+
+    def recategorise(self, who: Requester, name: str, category: str) -> ConceptSummary:
+        scope = self.scope_of(who)
+        with store_errors():
+            return summary(self.store.set_category(scope.id, self.actor_of(who), name, category))
+
+    def forget(self, who: Requester, name: str) -> None:
+        scope = self.scope_of(who)
+        with store_errors():
+            self.store.forget(scope.id, self.actor_of(who), name)
+
+    def share(self, who: Requester, name: str) -> ConceptSummary:
+        if who.chat_kind != "group" or not who.chat_id:
+            raise RapError(BAD_REQUEST, "Share from inside the group you want to share with.")
+        group = self.scope_of(who)
+        with store_errors():
+            own = self.store.scope(who.platform, ScopeKind.USER, who.user_id)
+            return summary(self.store.share(own.id, group.id, self.actor_of(who), name))
+
+    def export(self, who: Requester) -> bytes:
+        with store_errors():
+            return self.store.export_user(who.platform, who.user_id)
+
+    def erase(self, who: Requester) -> ErasureSummary:
+        with store_errors():
+            report = self.store.erase_user(who.platform, who.user_id, self.actor_of(who))
+        return ErasureSummary(
+            concepts_deleted=report.concepts_deleted,
+            views_deleted=report.views_deleted,
+            scopes_deleted=report.scopes_deleted,
+        )
+
+    def get_settings(self, who: Requester) -> GroupSettings:
+        return self._group_settings(self.scope_of(who))
+
+    def update_settings(
+        self,
+        who: Requester,
+        *,
+        locked: bool | None = None,
+        similarity_threshold: float | None = None,
+        auto_caption: bool | None = None,
+    ) -> GroupSettings:
+        scope = self.scope_of(who)
+        with store_errors():
+            updated = self.store.update_settings(
+                scope.id,
+                self.actor_of(who),
+                locked=locked,
+                similarity_threshold=similarity_threshold,
+                auto_caption=auto_caption,
+            )
+        return self._group_settings(updated)
+
+    def _group_settings(self, scope: ScopeInfo) -> GroupSettings:
+        return GroupSettings(
+            locked=scope.settings.locked,
+            similarity_threshold=self.store.effective_threshold(scope),
+            auto_caption=scope.settings.auto_caption,
+        )
+
+    def audit(self, who: Requester, limit: int = 20) -> list[AuditItem]:
+        scope = self.scope_of(who)
+        with store_errors():
+            entries = self.store.audit(scope.id, limit)
+        return [
+            AuditItem(
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                concept=_concept_name(entry.details),
+                details=entry.details,
+            )
+            for entry in entries
+        ]
+
+    def purge(self, who: Requester, member_id: str) -> int:
+        if who.chat_kind != "group":
+            raise RapError(BAD_REQUEST, "Purge works in a group chat.")
+        scope = self.scope_of(who)
+        with store_errors():
+            return self.store.purge_member(scope.id, self.actor_of(who), member_id)
+
+
+def _concept_name(details: dict[str, object]) -> str | None:
+    name = details.get("name")
+    return name if isinstance(name, str) else None

@@ -1,0 +1,50 @@
+"""Settings of worker/: which client the bots get, the Celery queues and limits, and image limits."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    """Every field is read from `RAPBOT_<FIELD>` (or `.env`)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAPBOT_", env_file=".env", extra="ignore")
+
+    # When set, get_client() returns the Celery client and the pipeline runs in `rapbot worker`.
+    redis_url: str | None = None
+    # The whole pipeline (detect, embed, search, generate) runs on one queue: see docs/worker.md.
+    pipeline_queue: str = "rapbot.gpu"
+    # Store-only requests (list, show, forget, export...) never wait behind a generation.
+    store_queue: str = "rapbot.store"
+    # Redis visibility timeout: an unacknowledged task is handed to another worker after this long.
+    visibility_timeout_s: int = Field(default=3600, ge=5)
+    # Task limits; both must stay below the visibility timeout or a slow task would run twice.
+    task_soft_time_limit_s: int = Field(default=300, ge=1)
+    task_time_limit_s: int = Field(default=330, ge=1)
+    # How long a client waits for a result before answering "timeout".
+    client_timeout_s: float = Field(default=360.0, gt=0)
+    result_expires_s: int = Field(default=3600, ge=60)
+    # Image bytes wait in Redis for the worker this long (they travel by key, not in the message).
+    image_ttl_s: int = Field(default=3600, ge=60)
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(default=40_000_000, ge=64)
+    # How long a remember with several candidates waits for the user's choice.
+    pending_ttl_s: int = Field(default=900, ge=10)
+    # At most this many images in one album remember.
+    max_album_images: int = Field(default=10, ge=1)
+    # Decoding: None = the generator's own default (greedy in the tiny profile); seed fixes sampling
+    # so every frontend gets the same answer for the same inputs.
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    generation_seed: int = 0
+    # A box is "dominant" when its score*area beats every other box's by this factor.
+    dominance_ratio: float = Field(default=2.0, ge=1.0)
+    max_candidates: int = Field(default=6, ge=2)
+
+    @model_validator(mode="after")
+    def _limits_below_visibility(self) -> WorkerSettings:
+        if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
+            raise ValueError(
+                "need RAPBOT_TASK_SOFT_TIME_LIMIT_S < RAPBOT_TASK_TIME_LIMIT_S < RAPBOT_VISIBILITY_TIMEOUT_S"
+            )
+        return self

@@ -1,0 +1,124 @@
+"""The Celery tasks: one body, two names (pipeline work on the GPU queue, store-only work on the
+store queue). Idempotent by request id: a finished request's reply is kept in Redis, so a
+redelivered task answers again without running again, and the store's request_id makes a write
+that happened just before a crash count once.
+
+The networks load lazily on the first task of each worker process (not in worker_process_init,
+which Celery limits to 4 s), and stay loaded for the life of the process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, Task
+from redis import Redis
+
+from worker.celery_app import PIPELINE_TASK, STORE_TASK
+from worker.errors import BAD_IMAGE, RapError
+from worker.failures import as_rap_error
+from worker.pending import RedisPendingStore
+from worker.runtime import Runtime
+from worker.schemas import Requester
+from worker.settings import WorkerSettings
+from worker.timing import track_model_time
+from worker.wire import TRANSIENT_CODES, done_key, error_envelope, ok_envelope, reply_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    runtime: Runtime
+    redis: Redis
+    settings: WorkerSettings
+
+
+_context: WorkerContext | None = None
+_context_lock = threading.Lock()
+
+
+def redis_for(settings: WorkerSettings) -> Redis:
+    assert settings.redis_url
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+
+
+def use_context(context: WorkerContext | None) -> None:
+    """Serve tasks with an already open runtime (tests, embedding); None drops it."""
+    global _context
+    _context = context
+
+
+def context() -> WorkerContext:
+    """This process's store and networks, opened on the first task and kept."""
+    global _context
+    if _context is None:
+        with _context_lock:
+            if _context is None:
+                settings = WorkerSettings()
+                redis = redis_for(settings)
+                runtime = Runtime.open(settings, RedisPendingStore(redis, settings.pending_ttl_s))
+                _context = WorkerContext(runtime=runtime, redis=redis, settings=settings)
+    return _context
+
+
+def _decode_kwargs(redis: Redis, kwargs: dict[str, Any]) -> dict[str, Any]:
+    decoded = dict(kwargs)
+    decoded["who"] = Requester.model_validate(kwargs["who"])
+
+    def fetch(key: str) -> bytes:
+        data = redis.get(key)
+        if data is None:
+            raise RapError(BAD_IMAGE, "The photo expired before it could be processed. Please send it again.")
+        return bytes(data)  # type: ignore[arg-type]
+
+    if "images" in kwargs:
+        decoded["images"] = [fetch(key) for key in kwargs["images"]]
+    if kwargs.get("image") is not None:
+        decoded["image"] = fetch(kwargs["image"])
+    return decoded
+
+
+def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
+    """Run one request and push its reply; a request already answered is answered again from Redis."""
+    ctx = context()
+    expiry = ctx.settings.result_expires_s
+    envelope = ctx.redis.get(done_key(request_id))
+    with ctx.redis.pipeline() as pipe:
+        if envelope is None:
+            envelope, final = _execute(ctx, method, kwargs)
+            if final:
+                pipe.set(done_key(request_id), envelope, ex=expiry)
+                for key in _blob_keys(kwargs):
+                    pipe.delete(key)
+        pipe.rpush(reply_key(request_id), envelope)
+        pipe.expire(reply_key(request_id), expiry)
+        pipe.execute()
+
+
+def _execute(ctx: WorkerContext, method: str, kwargs: dict[str, Any]) -> tuple[str, bool]:
+    """The reply envelope, and whether it is final (not a transient error worth a retry)."""
+    try:
+        with track_model_time() as spent:
+            result = ctx.runtime.call(method, **_decode_kwargs(ctx.redis, kwargs))
+        return ok_envelope(method, result, sum(spent)), True
+    except Exception as exc:  # every failure becomes a reply, never a Celery retry
+        error = as_rap_error(exc)
+        return error_envelope(error), error.code not in TRANSIENT_CODES
+
+
+def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
+    keys = list(kwargs.get("images") or [])
+    if kwargs.get("image"):
+        keys.append(kwargs["image"])
+    return keys
+
+
+def register_tasks(app: Celery) -> None:
+    for name in (PIPELINE_TASK, STORE_TASK):
+
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
+        def _task(self: Task, method: str, kwargs: dict[str, Any], request_id: str) -> None:
+            run_request(method, kwargs, request_id)
