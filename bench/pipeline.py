@@ -49,7 +49,7 @@ def photo() -> bytes:
     return buffer.getvalue()
 
 
-async def overhead(client: Any, who: Any, image: bytes, requests: int) -> None:
+async def overhead(client: Any, who: Any, image: bytes, requests: int, path: str) -> None:
     for label, method, kwargs in (
         ("answer (photo + question)", "answer", {"who": who, "image": image, "text": "what is <mochi> doing?"}),
         ("list (store only)", "list_concepts", {"who": who, "offset": 0, "limit": 20}),
@@ -62,9 +62,33 @@ async def overhead(client: Any, who: Any, image: bytes, requests: int) -> None:
             totals.append(total)
             overheads.append(total - model_s)
         print(
-            f"{label:28s} end-to-end p50 {statistics.median(totals) * 1e3:7.1f} ms  "
+            f"{path:6s} {label:28s} end-to-end p50 {statistics.median(totals) * 1e3:7.1f} ms  "
             f"overhead p50 {statistics.median(overheads) * 1e3:6.1f} ms  p99 {percentile(overheads, 99) * 1e3:6.1f} ms"
         )
+
+
+async def in_process(database_url: str, who: Any, image: bytes, args: argparse.Namespace) -> None:
+    """The same requests through LocalClient (no Redis, no Celery) on the same database: what the
+    Celery path adds is the difference."""
+    from memory.store import MemoryStore
+    from model.profiles import load_bundle
+    from worker.local import LocalClient
+    from worker.settings import WorkerSettings
+
+    store = MemoryStore(database_url)
+    local = LocalClient.for_store(store, load_bundle("tiny"), WorkerSettings(reply_max_new_tokens=args.max_new_tokens))
+
+    class Timed:
+        async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, float]:
+            from worker.timing import track_model_time
+
+            with track_model_time() as spent:
+                result = await asyncio.to_thread(local.runtime.call, method, **kwargs)
+            return result, sum(spent)
+
+    await local.answer(who, image, "warm-up")
+    await overhead(Timed(), who, image, args.requests, "local")
+    await local.close()
 
 
 async def throughput(client: Any, who: Any, image: bytes, concurrency: int, per_client: int) -> None:
@@ -95,7 +119,7 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         RAPBOT_PROFILE="tiny",
         RAPBOT_PIPELINE_QUEUE=settings.pipeline_queue,
         RAPBOT_STORE_QUEUE=settings.store_queue,
-        RAPBOT_MAX_NEW_TOKENS=str(args.max_new_tokens),
+        RAPBOT_REPLY_MAX_NEW_TOKENS=str(args.max_new_tokens),
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "rapbot", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
@@ -112,12 +136,13 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         await client.remember(who, "mochi", "a cat who loves sardines", [image, image])
         print(f"first request (worker start + model load): {time.perf_counter() - start:.1f} s")
         await client.answer(who, image, "warm-up")
-        await overhead(client, who, image, args.requests)
+        await overhead(client, who, image, args.requests, "celery")
+        await in_process(database_url, who, image, args)
         for concurrency in (1, 4, 16):
             await throughput(client, who, image, concurrency, max(1, args.requests // concurrency))
     finally:
         await client.close()
-        os.killpg(worker.pid, signal.SIGTERM)
+        os.kill(worker.pid, signal.SIGTERM)  # warm shutdown: the worker stops its own children
         worker.wait(timeout=60)
 
 

@@ -23,7 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # Llama sizes of the LLaVA-1.5 language models (Vicuna-7B / 13B); vision tower CLIP ViT-L/14-336.
-LM_SIZES = {
+LM_SIZES: dict[str, dict[str, Any]] = {
+    # LLaVA-1.5's image geometry (336 px, 576 tokens per image) with narrow layers: runs on CPU
+    "small": {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 2, "num_attention_heads": 4},
     "7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32},
     "13b": {"hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40, "num_attention_heads": 40},
 }
@@ -63,9 +65,10 @@ def make_dataset(root: Path, samples: int) -> Path:
     return root / "data" / "samples.json"
 
 
-def real_size_llava(directory: Path, size: str) -> Path:
-    """A LLaVA-1.5 of real size (CLIP ViT-L/14-336 + Vicuna-sized Llama), random weights, bf16, saved
-    with the tiny tokenizer (the vocabulary size does not change the throughput much)."""
+def real_size_llava(directory: Path, size: str, device: str) -> Path:
+    """A LLaVA-1.5 of real size (CLIP ViT-L/14-336 + Vicuna-sized Llama), random weights, saved
+    with the tiny tokenizer (the vocabulary size does not change the throughput much). "small"
+    keeps the image geometry (336 px, 576 tokens) with a narrow vision tower and LM."""
     import torch
     from transformers import (
         CLIPImageProcessor,
@@ -79,15 +82,15 @@ def real_size_llava(directory: Path, size: str) -> Path:
     from model.tiny_llava import CLIP_MEAN, CLIP_STD, build_tokenizer
 
     tokenizer = build_tokenizer()
-    vision = CLIPVisionConfig(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        image_size=336,
-        patch_size=14,
-        projection_dim=768,
-    )
+    width: dict[str, Any] = {
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+    }
+    if size == "small":
+        width = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+    vision = CLIPVisionConfig(image_size=336, patch_size=14, projection_dim=768, **width)
     text = LlamaConfig(
         vocab_size=len(tokenizer), max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id, **LM_SIZES[size]
     )
@@ -99,8 +102,10 @@ def real_size_llava(directory: Path, size: str) -> Path:
         vision_feature_select_strategy="default",
         image_seq_length=576,
     )
-    with torch.device("cuda"):
-        model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
+    with torch.device(device):
+        model = LlavaForConditionalGeneration(config)
+    if device.startswith("cuda"):
+        model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(directory)
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(
@@ -117,7 +122,8 @@ def real_size_llava(directory: Path, size: str) -> Path:
     )
     processor.save_pretrained(directory)
     del model
-    torch.cuda.empty_cache()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
     return directory
 
 
@@ -128,9 +134,10 @@ def run(size: str, steps: int, batch: int, work: Path) -> dict[str, Any]:
     from training.settings import TrainConfig
     from training.trainer import train
 
-    on_gpu = size != "tiny"
+    on_gpu = torch.cuda.is_available() and size not in ("tiny", "small")
     samples_json = make_dataset(work, steps * batch)
-    base = build_tiny_llava(work / "tiny") if size == "tiny" else real_size_llava(work / size, size)
+    device = "cuda" if on_gpu else "cpu"
+    base = build_tiny_llava(work / "tiny") if size == "tiny" else real_size_llava(work / size, size, device)
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -144,7 +151,7 @@ def run(size: str, steps: int, batch: int, work: Path) -> dict[str, Any]:
             gradient_accumulation=1,
             save_steps=10**6,
             logging_steps=10**6,
-            device="cuda" if on_gpu else "cpu",
+            device=device,
         )
     )
     seconds = time.perf_counter() - start
@@ -154,7 +161,7 @@ def run(size: str, steps: int, batch: int, work: Path) -> dict[str, Any]:
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     )
     return {
-        "model": f"llava-1.5-{size} (random weights)" if on_gpu else "tiny LLaVA",
+        "model": "tiny LLaVA" if size == "tiny" else f"llava-1.5 {size} (random weights)",
         "device": torch.cuda.get_device_name() if on_gpu else f"CPU ({os.cpu_count()} cores)",
         "steps": result.global_step,
         "batch": batch,
@@ -167,13 +174,15 @@ def run(size: str, steps: int, batch: int, work: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=["tiny", "7b", "13b", "auto"], default="auto")
+    parser.add_argument("--size", choices=["tiny", "small", "7b", "13b", "auto"], default="auto")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
     import torch
 
-    sizes = ["tiny"] + (["7b"] if torch.cuda.is_available() else []) if args.size == "auto" else [args.size]
+    if args.size in ("7b", "13b") and not torch.cuda.is_available():
+        parser.error(f"--size {args.size} needs a CUDA GPU (its fp32 weights alone would not fit here)")
+    sizes = (["tiny"] + (["7b"] if torch.cuda.is_available() else [])) if args.size == "auto" else [args.size]
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="rapbot-bench-") as tmp:
             figures = run(size, args.steps if size == "tiny" else min(args.steps, 10), args.batch, Path(tmp))

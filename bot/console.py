@@ -76,12 +76,14 @@ class Message:
 
 
 def split_attachments(line: str) -> Message:
-    """Take the `@PATH` tokens out of a line. `/purge @member` keeps its @: it names a member."""
+    """Take the `@PATH` tokens out of a line. `/purge @member` keeps its @: it names a member.
+    Raises LineError for an empty quoted path."""
     if line.lstrip().lower().startswith("/purge"):
         return Message(line.strip(), [])
-    paths = [
-        Path(m.group("dq") or m.group("sq") or m.group("bare")).expanduser() for m in _ATTACHMENT_RE.finditer(line)
-    ]
+    raw = [m.group("dq") or m.group("sq") or m.group("bare") or "" for m in _ATTACHMENT_RE.finditer(line)]
+    if any(not path.strip() for path in raw):
+        raise LineError('an @ needs a file path after it, e.g. @bo.jpg or @"my photos/bo.jpg"')
+    paths = [Path(path).expanduser() for path in raw]
     text = " ".join(_ATTACHMENT_RE.sub(" ", line).split())
     return Message(text, paths)
 
@@ -90,8 +92,6 @@ def read_images(paths: list[Path], max_bytes: int) -> list[bytes]:
     """The files' bytes, or LineError naming the first one that cannot be read."""
     images = []
     for path in paths:
-        if not str(path):
-            raise LineError("an @ needs a file path after it, e.g. @bo.jpg")
         if not path.exists():
             raise LineError(f"no such file: {path}")
         if not path.is_file():
@@ -117,7 +117,7 @@ class ConsoleSession:
     out_dir: Path
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
     pending_id: str | None = None  # a /remember waiting for /choose
-    _written: int = 0
+    _written: int = field(default=0, init=False)  # files written, to keep their names unique
 
     async def handle_line(self, line: str) -> str:
         """The reply to one line; never raises for a bad line."""
@@ -254,12 +254,12 @@ def resolve_out_dir(settings: ConsoleSettings, override: Path | None = None) -> 
     return Path(tempfile.mkdtemp(prefix="rapbot-console-"))
 
 
-async def _plain_lines(stream: TextIO) -> AsyncIterator[str]:
+async def plain_lines(stream: TextIO) -> AsyncIterator[str]:
     for line in stream:
         yield line.rstrip("\n")
 
 
-async def _prompt_lines(session_label: str, history_file: Path | None) -> AsyncIterator[str]:
+async def prompt_lines(session_label: str, history_file: Path | None) -> AsyncIterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
@@ -312,9 +312,9 @@ async def main(
         write(f"rapbot console as {who.user_id} ({where}). /help for commands, Ctrl-D to quit.")
         write(f"images are written to {out_dir}")
         label = who.user_id if who.chat_kind == "user" else f"{who.user_id}@{who.chat_id}"
-        lines = _prompt_lines(label, settings.history_file)
+        lines = prompt_lines(label, settings.history_file)
     else:
-        lines = _plain_lines(stdin)
+        lines = plain_lines(stdin)
     await run_session(session, lines, write)
     return 0
 

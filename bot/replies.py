@@ -26,7 +26,8 @@ from worker.schemas import (
 
 # ---------------------------------------------------------------- help
 
-_HELP_LINES: tuple[tuple[str, str], ...] = (
+# (command, what it does): the help text, and the command menus frontends register (e.g. Telegram's).
+COMMAND_SUMMARIES: tuple[tuple[str, str], ...] = (
     ("remember", "remember a thing or person from this photo"),
     ("addphoto", "add another photo of it"),
     ("concepts", "list what I remember"),
@@ -46,6 +47,7 @@ _HELP_LINES: tuple[tuple[str, str], ...] = (
     ("audit", "who changed what, and when"),
     ("purge", "remove one member's contributions"),
 )
+_HELP_LINES = COMMAND_SUMMARIES  # older name, still imported by bot/telegram_bot/app.py
 
 
 def help_text(topic: str | None = None) -> str:
@@ -53,7 +55,7 @@ def help_text(topic: str | None = None) -> str:
     if topic is not None:
         key = topic.lower().removeprefix("/")
         if key in USAGE:
-            what = dict(_HELP_LINES).get(key, "")
+            what = dict(COMMAND_SUMMARIES).get(key, "")
             return f"/{key}: {what}\nusage: {USAGE[key]}" if what else f"usage: {USAGE[key]}"
     lines = [
         "I remember your things and people from one photo each, then recognise them in new photos.",
@@ -62,7 +64,7 @@ def help_text(topic: str | None = None) -> str:
         "",
         "Commands:",
     ]
-    lines += [f"  {USAGE[name]}  - {what}" for name, what in _HELP_LINES]
+    lines += [f"  {USAGE[name]}  - {what}" for name, what in COMMAND_SUMMARIES]
     lines.append("In a group I use the group's shared memory; in a private chat, yours.")
     return "\n".join(lines)
 

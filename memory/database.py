@@ -66,7 +66,8 @@ def start_embedded(data_dir: Path) -> str:
     try:
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as err:
-        log.error("Embedded Postgres in %s failed to start: %s", pgdata, type(err).__name__)
+        # pgserver's errors carry paths and server logs, never credentials (it uses trust auth).
+        log.error("Embedded Postgres in %s failed to start: %s: %s", pgdata, type(err).__name__, err)
         raise StoreUnavailable(
             f"The built-in memory database could not start (data in {pgdata}). "
             "Check the folder is writable, or set RAPBOT_DATABASE_URL."

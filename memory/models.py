@@ -77,7 +77,8 @@ class Concept(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
-    normalised_name: Mapped[str] = mapped_column(String(256), nullable=False)
+    # NFKC may expand a 64-character name many times over, so no length cap here.
+    normalised_name: Mapped[str] = mapped_column(Text, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     category: Mapped[str] = mapped_column(String(64), nullable=False)
     created_by: Mapped[str] = mapped_column(String(128), nullable=False)
@@ -123,7 +124,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_scope_id_id", "scope_id", "id"),
-        Index("ix_audit_events_actor", "actor"),  # erasure finds a user's rows
+        # erasure finds the rows by a user or about their concepts
+        Index("ix_audit_events_actor", "actor"),
+        Index("ix_audit_events_concept_id", "concept_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

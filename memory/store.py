@@ -171,14 +171,13 @@ class MemoryStore:
             raise UnknownScope("This memory no longer exists.")
         return row
 
-    def _find(self, s: Session, scope_id: int, name: str, *, lock: bool = False) -> Concept:
+    def _find(self, s: Session, scope_id: int, name: str) -> Concept:
         key = v.name_key(name) if isinstance(name, str) else ""
-        query = select(Concept).where(Concept.scope_id == scope_id, Concept.normalised_name == key)
-        if lock:
-            query = query.with_for_update()
-        row = s.execute(query).scalar_one_or_none()
+        row = s.execute(
+            select(Concept).where(Concept.scope_id == scope_id, Concept.normalised_name == key)
+        ).scalar_one_or_none()
         if row is None:
-            raise UnknownConcept(f'There is no "{str(name).strip()}" in this memory.')
+            raise UnknownConcept(f'There is no "{v.shorten(str(name))}" in this memory.')
         return row
 
     def _info(self, s: Session, concept_id: int) -> ConceptInfo:
@@ -198,6 +197,7 @@ class MemoryStore:
     def _may_write(scope: Scope, actor: Actor, owner: str | None = None, name: str = "") -> None:
         """Group rules: locked -> moderators only; someone else's concept -> moderators only.
         In a user scope the actor is the owner (the frontend guarantees it)."""
+        v.check_actor(actor.user_id)
         if scope.kind == ScopeKind.USER.value or actor.moderator:
             return
         if scope.locked:
@@ -207,6 +207,7 @@ class MemoryStore:
 
     @staticmethod
     def _moderator_only(scope: Scope, actor: Actor, what: str) -> None:
+        v.check_actor(actor.user_id)
         if scope.kind == ScopeKind.GROUP.value and not actor.moderator:
             raise PermissionDenied(f"Only moderators can {what} in a group.")
 
@@ -254,7 +255,7 @@ class MemoryStore:
         except ValueError:
             raise InvalidSetting(f"A memory is of kind 'user' or 'group', not {kind!r}.") from None
         platform, external_id = str(platform).strip(), str(external_id).strip()
-        if not 1 <= len(platform) <= 32 or not 1 <= len(external_id) <= 128:
+        if not (1 <= len(platform) <= 32 and 1 <= len(external_id) <= 128) or v.has_control(platform + external_id):
             raise InvalidSetting("A memory needs a platform (1..32 chars) and a chat or user id (1..128 chars).")
         with self._tx() as s:
             s.execute(
@@ -319,6 +320,7 @@ class MemoryStore:
     ) -> ConceptInfo:
         """Remember a new concept with its first view. A repeated request_id returns the concept it
         made, writing nothing."""
+        v.check_request_id(request_id)
         clean = v.clean_name(name)
         desc = v.clean_description(description, self.settings.max_description_chars)
         cat = v.clean_category(category)
@@ -359,6 +361,7 @@ class MemoryStore:
         self, scope_id: int, actor: Actor, name: str, view: NewView, request_id: str | None = None
     ) -> ConceptInfo:
         """Add another reference image to a concept, up to the per-concept limit."""
+        v.check_request_id(request_id)
         vec, encoder, box = v.check_view(view, self.settings.max_image_bytes)
         with self._tx() as s:
             scope = self._lock_scope(s, scope_id)
@@ -658,8 +661,12 @@ class MemoryStore:
             self._audit(s, scope_id, actor.user_id, "purge", None, member=str(member_id), concepts=len(ids))
             return len(ids)
 
-    def _user_rows(self, s: Session, platform: str, user_id: str) -> tuple[list[int], list[int], list[int]]:
-        """(the user's own scope ids, group scope ids on the platform, ids of concepts they created there)."""
+    @staticmethod
+    def _group_scopes(platform: str) -> Select[Any]:
+        return select(Scope.id).where(Scope.platform == platform, Scope.kind == ScopeKind.GROUP.value)
+
+    def _user_rows(self, s: Session, platform: str, user_id: str) -> tuple[list[int], list[int]]:
+        """(the user's own scope ids on the platform, ids of the concepts they created in its groups)."""
         own = list(
             s.execute(
                 select(Scope.id).where(
@@ -667,18 +674,21 @@ class MemoryStore:
                 )
             ).scalars()
         )
-        groups = select(Scope.id).where(Scope.platform == platform, Scope.kind == ScopeKind.GROUP.value)
         contributed = list(
-            s.execute(select(Concept.id).where(Concept.scope_id.in_(groups), Concept.created_by == user_id)).scalars()
+            s.execute(
+                select(Concept.id).where(
+                    Concept.scope_id.in_(self._group_scopes(platform)), Concept.created_by == user_id
+                )
+            ).scalars()
         )
-        group_ids = list(s.execute(groups).scalars())
-        return own, group_ids, contributed
+        return own, contributed
 
     def export_user(self, platform: str, user_id: str) -> bytes:
         """A zip of the user's data on a platform: concepts.json plus images/<view id>.<jpg|png>, for their
         own memory and for what they created in groups."""
+        v.check_actor(user_id)
         with self._read() as s:
-            own, _, contributed = self._user_rows(s, platform, user_id)
+            own, contributed = self._user_rows(s, platform, user_id)
             query = (
                 select(Concept, Scope)
                 .join(Scope, Scope.id == Concept.scope_id)
@@ -735,16 +745,16 @@ class MemoryStore:
     def erase_user(self, platform: str, user_id: str, actor: Actor) -> ErasureReport:
         """Erase a user on a platform: their own scope(s) and everything they created in groups there.
         Audit rows about the erased data keep no names or details and no actor."""
-        user_id = str(user_id)
+        v.check_actor(user_id)
         with self._tx() as s:
-            own, group_ids, contributed = self._user_rows(s, platform, user_id)
-            for sid in sorted(set(own) | set(group_ids)):
+            own, contributed = self._user_rows(s, platform, user_id)
+            touched = list(s.execute(select(Concept.scope_id).where(Concept.id.in_(contributed)).distinct()).scalars())
+            for sid in sorted(set(own) | set(touched)):  # id order: no deadlock with other writers
                 self._lock_scope(s, sid)
             concepts_in_own = s.execute(select(func.count(Concept.id)).where(Concept.scope_id.in_(own))).scalar_one()
             views_deleted = s.execute(
                 select(func.count(View.id)).where((View.scope_id.in_(own)) | (View.concept_id.in_(contributed)))
             ).scalar_one()
-            touched = list(s.execute(select(Concept.scope_id).where(Concept.id.in_(contributed)).distinct()).scalars())
             s.execute(delete(Concept).where(Concept.id.in_(contributed)))
             s.execute(delete(Scope).where(Scope.id.in_(own)))  # cascades concepts, views, audit rows
             about_user = (
@@ -754,7 +764,7 @@ class MemoryStore:
             )
             s.execute(
                 update(AuditEvent)
-                .where(AuditEvent.scope_id.in_(group_ids), about_user)
+                .where(AuditEvent.scope_id.in_(self._group_scopes(platform)), about_user)
                 .values(
                     details=text("'{}'::jsonb"),
                     actor=func.nullif(AuditEvent.actor, user_id),

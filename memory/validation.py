@@ -15,6 +15,7 @@ from memory.errors import (
     InvalidEmbedding,
     InvalidImage,
     InvalidName,
+    InvalidSetting,
     QuotaExceeded,
 )
 from memory.types import Box, NewView
@@ -28,6 +29,31 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Control characters and line/paragraph separators; format characters (ZWJ in emoji) stay allowed.
 _BAD_NAME_CATEGORIES = {"Cc", "Zl", "Zp", "Cs", "Co", "Cn"}
 _ALLOWED_TEXT_CONTROLS = {"\n", "\t", "\r"}
+
+
+MAX_ID_CHARS = 128
+
+
+def has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def shorten(text: str, limit: int = MAX_NAME_CHARS) -> str:
+    """Echo user text back in a message without letting it grow the message unboundedly."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_actor(user_id: str) -> None:
+    if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_ID_CHARS or has_control(user_id):
+        raise InvalidSetting(f"A user id must be 1..{MAX_ID_CHARS} characters of text.")
+
+
+def check_request_id(request_id: str | None) -> None:
+    if request_id is not None and (
+        not isinstance(request_id, str) or not 1 <= len(request_id) <= MAX_ID_CHARS or has_control(request_id)
+    ):
+        raise InvalidSetting(f"A request id must be 1..{MAX_ID_CHARS} characters of text.")
 
 
 def clean_name(raw: str) -> str:

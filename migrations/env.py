@@ -11,6 +11,15 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _url() -> str:
+    """sqlalchemy.url from alembic.ini when set, else RAPBOT_DATABASE_URL, else the embedded database."""
+    from memory.database import resolve_url, to_sqlalchemy_url
+    from memory.settings import MemorySettings
+
+    configured = config.get_main_option("sqlalchemy.url")
+    return to_sqlalchemy_url(configured) if configured else resolve_url(MemorySettings())
+
+
 def _run(connection: object) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)  # type: ignore[arg-type]
     with context.begin_transaction():
@@ -18,7 +27,7 @@ def _run(connection: object) -> None:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, literal_binds=True)
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -28,7 +37,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
+    engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

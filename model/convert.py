@@ -155,7 +155,13 @@ def _image_processor(vision_dir: Path | None, image_size: int) -> Any:
 def _tokenizer_with_image_token(src: Path) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(src))
+    except (OSError, ValueError, ImportError) as error:
+        # LLaVA-1.5 checkpoints ship only a SentencePiece tokenizer.model.
+        raise ConversionError(
+            f"Could not load the tokenizer in {src} ({error}). A tokenizer.model needs the `sentencepiece` package."
+        ) from error
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
     if tokenizer.pad_token is None:

@@ -177,7 +177,7 @@ def weakest_index(concepts: Sequence[ConceptRef]) -> int:
     return len(concepts) - 1
 
 
-class _TransformersGenerator(InferenceModel[LoadedGenerator]):
+class TransformersGenerator(InferenceModel[LoadedGenerator]):
     """Decoding and context fitting shared by both backends; subclasses load and build prompts."""
 
     def __init__(
@@ -346,7 +346,7 @@ def pad_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image
     return square
 
 
-class RapLlavaGenerator(_TransformersGenerator):
+class RapLlavaGenerator(TransformersGenerator):
     """RAP-LLaVA (Vicuna v1, 2 concepts), RAP-Phi3-V (Phi-3, 3 concepts) or the tiny LLaVA, in
     transformers' Llava format. A checkpoint still in the original LLaVA layout is converted once
     into RAPBOT_MODEL_DIR/converted/<name> (see model/convert.py)."""
@@ -373,8 +373,10 @@ class RapLlavaGenerator(_TransformersGenerator):
         if _is_original_layout(path):
             from model.convert import convert_rap
 
-            target = self.settings.model_dir / "converted" / path.name
-            if not (target / "config.json").is_file():
+            # A hub snapshot dir is named by its commit: name the conversion after the source.
+            name = path.name if Path(self.source).expanduser().is_dir() else self.source.rsplit("/", 1)[-1]
+            target = self.settings.model_dir / "converted" / name
+            if not (target / "rapbot_converted.json").is_file():  # written last: a finished conversion
                 log.info("converting %s to the transformers Llava format in %s", path, target)
                 convert_rap(path, target, settings=self.settings)
             path = target
@@ -447,7 +449,7 @@ def _is_original_layout(path: Path) -> bool:
 # ---- training-free chat-template backend -------------------------------------------------------
 
 
-class ChatTemplateGenerator(_TransformersGenerator):
+class ChatTemplateGenerator(TransformersGenerator):
     """Any transformers image-text-to-text chat model, no training: each concept's reference photo
     and info go into the chat, the query photo gets numbered boxes where concepts were found."""
 
@@ -521,7 +523,7 @@ def build_generator(
     settings: ModelSettings | None = None,
     *,
     adapter: Path | str | None = None,
-) -> _TransformersGenerator:
+) -> TransformersGenerator:
     """The generator named by `spec` (default: settings.generator). Nothing loads until first use."""
     settings = settings or ModelSettings()
     spec = spec or settings.generator

@@ -22,6 +22,9 @@ os.environ.update(
     YOLO_AUTOINSTALL="0",
     YOLO_CONFIG_DIR=str(_OFFLINE_DIR),
     RAPBOT_PROFILE="tiny",
+    # Tests never write into the user's own data or model folders.
+    RAPBOT_MODEL_DIR=str(_OFFLINE_DIR / "models"),
+    RAPBOT_DATA_DIR=str(_OFFLINE_DIR / "data"),
 )
 
 if TYPE_CHECKING:

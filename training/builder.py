@@ -39,6 +39,7 @@ from training.annotators import (
     describe_image,
 )
 from training.augment import augment_crop
+from training.metrics import find_mentions
 from training.schema import RapSample, read_samples
 from training.settings import BuildConfig
 from training.sources import Occurrence, Problem, SourceImage, SourceSet
@@ -367,6 +368,10 @@ class DatasetBuilder:
                 for _ in range(self._count(ratio)):
                     crops = [self._crop_of(image, o) for o in group] if self.annotator is not None else []
                     text = annotated(task, str(image.path), writer_fn, photo, notes, crops)
+                    if text and not set(find_mentions(text, here)) & set(here):
+                        # a caption that names nobody teaches the model to ignore the concepts
+                        summary.problems.append(Problem(str(image.path), f"{task}: the annotator named no concept"))
+                        continue
                     if text:
                         refs = [
                             (writer.crop(self._reference(o.concept, image, o, seen), o.concept), o.concept)

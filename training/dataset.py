@@ -49,13 +49,19 @@ def encode_sample(sample: RapSample, root: Path, processor: Any, template: ChatT
     """input_ids, labels (and pixel_values when the sample has images) for one sample, unbatched."""
     import torch
 
+    from model.generator import llava_tokenize
+
     fill = _fill(processor)
     tokenizer = processor.tokenizer
     query = _open(_resolve(root, sample.image), fill) if sample.image else None
     concepts = [_Concept(c.name, c.info, _open(_resolve(root, p), fill)) for p, c in sample.extra.items()]
     # Text-only training samples numbered their concepts from 0 (RAP release); inference from 1.
     first = build_prompt(template, query, concepts, sample.question, start=None if query is not None else 0)
-    encoded = processor(text=first.text, images=first.images or None, return_tensors="pt")
+    # Tokenize exactly as inference does (model.generator.llava_tokenize): SentencePiece tokenizers
+    # give other ids when the whole prompt is tokenized at once.
+    encoded = llava_tokenize(processor, first.text, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+    if first.images:
+        encoded["pixel_values"] = processor.image_processor(first.images, return_tensors="pt")["pixel_values"]
     ids: list[int] = encoded["input_ids"][0].tolist()
     labels = [IGNORE_INDEX] * len(ids)
     turns = sample.conversations

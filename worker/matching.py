@@ -4,17 +4,12 @@ subject of a remembered photo, and which stored names a question mentions."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from memory.validation import name_key
 from model.types import Detection
-
-
-def normalise_name(name: str) -> str:
-    """The store's notion of "the same name": NFKC then case-folded."""
-    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 @dataclass(frozen=True)
@@ -55,11 +50,11 @@ def pick_subject(
 def mentioned_names(text: str, names: Sequence[str]) -> list[str]:
     """Stored names the text mentions, in the order they appear: as `<name>` always, and as a
     plain whole word when exactly one stored concept has that name."""
-    folded = normalise_name(text)
-    counts = Counter(normalise_name(name) for name in names)
+    folded = name_key(text)
+    counts = Counter(name_key(name) for name in names)
     found: dict[str, tuple[int, str]] = {}
     for name in names:
-        key = normalise_name(name)
+        key = name_key(name)
         if not key or key in found:
             continue
         position = folded.find(f"<{key}>")

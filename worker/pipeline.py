@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from memory import validation
+from memory.errors import DuplicateName
 from memory.types import Actor, ConceptInfo, NewView
 from model.types import ConceptRef, Detection, ModelBundle
 from worker.errors import BAD_REQUEST, NO_PENDING, RapError
@@ -76,7 +78,7 @@ class Pipeline:
 
     # ---- images and networks -------------------------------------------------------------
     def decode(self, data: bytes) -> Image.Image:
-        return decode_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels)
+        return decode_image(data, max_bytes=self.settings.max_photo_bytes, max_pixels=self.settings.max_photo_pixels)
 
     def _detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
         if not classes:
@@ -153,9 +155,11 @@ class Pipeline:
         subject: Subject,
         request_id: str | None,
     ) -> CandidatesFound:
-        # Fail now, not after the user has chosen, when the name is already taken.
+        # Fail now, not after the user has chosen, when the name or description would be refused.
+        name = validation.clean_name(name)
+        description = validation.clean_description(description, self.store.settings.max_description_chars)
         if self._find(scope_id, name) is not None:
-            raise RapError("duplicate_name", f"You already have something called “{name}”. Pick another name.")
+            raise DuplicateName(f'"{name}" is already in this memory. Pick another name, or add a photo to it.')
         pending = PendingRemember(
             scope_id=scope_id,
             user_id=actor.user_id,
@@ -280,7 +284,7 @@ class Pipeline:
                 image,
                 refs,
                 question,
-                max_new_tokens=self.settings.max_new_tokens,
+                max_new_tokens=self.settings.reply_max_new_tokens,
                 seed=self.settings.generation_seed,
             )
         kept = [r for r in recognised if r.name not in generation.dropped]

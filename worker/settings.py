@@ -27,15 +27,15 @@ class WorkerSettings(BaseSettings):
     result_expires_s: int = Field(default=3600, ge=60)
     # Image bytes wait in Redis for the worker this long (they travel by key, not in the message).
     image_ttl_s: int = Field(default=3600, ge=60)
-    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    max_pixels: int = Field(default=40_000_000, ge=64)
+    max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_photo_pixels: int = Field(default=40_000_000, ge=64)
     # How long a remember with several candidates waits for the user's choice.
     pending_ttl_s: int = Field(default=900, ge=10)
     # At most this many images in one album remember.
     max_album_images: int = Field(default=10, ge=1)
-    # Decoding: None = the generator's own default (greedy in the tiny profile); seed fixes sampling
+    # Answer length: None = the model's RAPBOT_MAX_NEW_TOKENS. The seed fixes sampling
     # so every frontend gets the same answer for the same inputs.
-    max_new_tokens: int | None = Field(default=None, ge=1)
+    reply_max_new_tokens: int | None = Field(default=None, ge=1)
     generation_seed: int = 0
     # A box is "dominant" when its score*area beats every other box's by this factor.
     dominance_ratio: float = Field(default=2.0, ge=1.0)

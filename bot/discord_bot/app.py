@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.discord_bot.commands import MemoryCommands
+from bot.discord_bot.errors import on_app_command_error
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.mentions import MentionHandler
 from bot.discord_bot.moderation import ModeratorCommands
@@ -18,8 +20,12 @@ from worker.client import RapClient
 log = logging.getLogger(__name__)
 
 
-class MissingToken(RuntimeError):
-    """No token configured; the message says where to get one and where to put it."""
+class StartError(RuntimeError):
+    """The bot cannot start; the message says why and what to do, and never holds the token."""
+
+
+class MissingToken(StartError):
+    """No token configured, or Discord rejected it."""
 
 
 def bot_intents() -> discord.Intents:
@@ -42,6 +48,7 @@ class RapBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.frontend = frontend
+        self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
         await self.add_rapbot_cogs()
@@ -80,26 +87,45 @@ def build_bot(settings: DiscordSettings, client: RapClient) -> RapBot:
     return RapBot(Frontend.create(settings, client))
 
 
-async def _serve(settings: DiscordSettings) -> None:
-    from worker.factory import get_client  # the worker's imports are heavy: only when the bot runs
-
-    if settings.token is None or not settings.token.get_secret_value().strip():
+def require_token(settings: DiscordSettings) -> str:
+    token = settings.token.get_secret_value().strip() if settings.token is not None else ""
+    if not token:
         raise MissingToken(
             "No Discord token. Create a bot in the Discord Developer Portal and set RAPBOT_DISCORD_TOKEN "
             "(in the environment or .env)."
         )
+    return token
+
+
+async def _serve(settings: DiscordSettings, token: str) -> None:
+    from worker.factory import get_client  # the worker's imports are heavy: only when the bot runs
+
     client = get_client()
     try:
         async with build_bot(settings, client) as bot:
-            await bot.start(settings.token.get_secret_value().strip())
+            await bot.start(token)
     except discord.LoginFailure:
         # discord.py's own message never holds the token; ours names the setting, not its value.
         raise MissingToken("Discord rejected the token: check RAPBOT_DISCORD_TOKEN.") from None
+    except (aiohttp.ClientError, OSError) as err:
+        raise StartError(f"Cannot reach Discord ({type(err).__name__}): check this machine's network.") from None
     finally:
         await client.close()
 
 
 def run(settings: DiscordSettings | None = None) -> None:
-    """Run the bot until interrupted (`rapbot discord`)."""
-    discord.utils.setup_logging(level=logging.INFO)
-    asyncio.run(_serve(settings or DiscordSettings()))
+    """Run the bot until interrupted (`rapbot discord`). A missing or rejected token, or a worker
+    that cannot start, ends the process with a message (never the token) and a non-zero status."""
+    from worker.errors import RapError
+
+    settings = settings or DiscordSettings()
+    try:
+        token = require_token(settings)
+        discord.utils.setup_logging(level=logging.INFO)
+        asyncio.run(_serve(settings, token))
+    except StartError as err:
+        raise SystemExit(str(err)) from None
+    except RapError as err:
+        raise SystemExit(f"rapbot could not start: {err.message}") from None
+    except KeyboardInterrupt:
+        log.info("stopped")

@@ -34,6 +34,22 @@ def _message_kwargs(files: Sequence[discord.File], view: discord.ui.View | None)
     return kwargs
 
 
+class ExpiringView(discord.ui.View):
+    """Buttons that say so when they expire, instead of failing when pressed late."""
+
+    # The command's interaction: its original response is the message that carries the buttons.
+    interaction: discord.Interaction | None = None
+    expired_text = "These buttons expired: nothing was changed."
+
+    async def on_timeout(self) -> None:
+        if self.interaction is None:
+            return
+        try:
+            await self.interaction.edit_original_response(content=self.expired_text, view=None, attachments=[])
+        except discord.HTTPException:
+            log.info("could not mark expired buttons (the message is gone)")
+
+
 class InteractionReply:
     def __init__(self, interaction: discord.Interaction, *, private: bool) -> None:
         self.interaction = interaction
@@ -47,6 +63,8 @@ class InteractionReply:
 
     async def send(self, out: Outgoing) -> None:
         kwargs = _message_kwargs(out.files, out.view)
+        if isinstance(out.view, ExpiringView):
+            out.view.interaction = self.interaction
         if self.deferred:
             await self.interaction.followup.send(out.content, ephemeral=self.private, **kwargs)
         else:

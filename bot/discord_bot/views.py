@@ -10,6 +10,7 @@ import discord
 
 from bot import replies
 from bot.discord_bot import render
+from bot.discord_bot.reply import ExpiringView
 from worker.client import Choice, RapClient
 from worker.errors import RapError
 from worker.schemas import Candidate, Requester
@@ -37,7 +38,7 @@ async def _run_safely(action: Callable[[], Awaitable[str]]) -> str:
         return replies.unexpected_error()
 
 
-class ConfirmView(discord.ui.View):
+class ConfirmView(ExpiringView):
     """Confirm or cancel; the action runs once, on Confirm by the user who asked."""
 
     def __init__(
@@ -65,8 +66,10 @@ class ConfirmView(discord.ui.View):
         await interaction.response.edit_message(content="Cancelled: nothing was changed.", view=None)
 
 
-class CandidateView(discord.ui.View):
+class CandidateView(ExpiringView):
     """One button per numbered box on the annotated photo, plus Whole photo and Cancel."""
+
+    expired_text = "This choice expired: nothing was stored. Send the photo with /remember again."
 
     def __init__(
         self,

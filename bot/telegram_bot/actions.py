@@ -86,7 +86,8 @@ async def run_command(turn: Turn, command: grammar.Command) -> None:
             if pending_id is None:
                 await turn.say("There is nothing to choose right now. Send a photo with /remember first.")
                 return
-            await choose(turn.bot, turn.message, turn.who, turn.services, pending_id, choice, turn.user_id)
+            result = await choose(turn.bot, turn.chat_id, turn.who, turn.services, pending_id, choice, turn.user_id)
+            await turn.say(replies.remember_result(result))
         case grammar.ListConcepts(page):
             await send_concepts(turn, page)
         case grammar.Show(name):
@@ -179,20 +180,22 @@ async def send_remember_result(message: Message, result: RememberResult, service
 
 
 async def choose(
-    bot: Bot, message: Message, who: Requester, services: Services, pending_id: str, choice: Choice, user_id: int
-) -> None:
-    async with chat_action(bot, message.chat.id):
+    bot: Bot, chat_id: int, who: Requester, services: Services, pending_id: str, choice: Choice, user_id: int
+) -> RememberResult:
+    """Finish a remember that was waiting for the user's choice (a button or `/choose N`)."""
+    async with chat_action(bot, chat_id):
         result = await services.client.choose(who, pending_id, choice)
-    if services.pending.get((message.chat.id, user_id)) == pending_id:
-        del services.pending[(message.chat.id, user_id)]
-    await reply_text(message, replies.remember_result(result))
+    if services.pending.get((chat_id, user_id)) == pending_id:
+        del services.pending[(chat_id, user_id)]
+    return result
 
 
 async def ask(turn: Turn, text: str) -> None:
     """A photo (own or replied to) with or without a question, or a question alone."""
     image = await turn.image()
-    if image is None and not text:
-        return  # nothing to answer (e.g. a bare mention)
+    if image is None and not text:  # a bare mention, a voice message, a location...
+        await turn.say("Send me a photo, or ask a question (e.g. what does <bo> like?). /help lists every command.")
+        return
     async with chat_action(turn.bot, turn.chat_id):
         result = await turn.services.client.answer(turn.who, image, text or None)
     await send_answer(turn, result, with_photo=image is not None)

@@ -8,8 +8,9 @@ import asyncio
 import logging
 from typing import Any
 
+from pydantic import ValidationError
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -87,27 +88,48 @@ def build_application(settings: TelegramSettings, client: RapClient) -> Applicat
     return application
 
 
-def run(settings: TelegramSettings | None = None) -> None:
-    """`rapbot telegram`: run the bot until interrupted (polling, or a webhook when configured)."""
-    from worker.factory import get_client  # the pipeline's client; imported late to keep CLI start-up light
+def webhook_options(settings: TelegramSettings) -> dict[str, Any]:
+    """Arguments of run_webhook / start_webhook: Telegram posts to webhook_url/webhook_path, and
+    requests without the secret token header are refused with 403."""
+    assert settings.webhook_url is not None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": settings.webhook_path,
+        "webhook_url": f"{settings.webhook_url.rstrip('/')}/{settings.webhook_path.lstrip('/')}",
+        "secret_token": settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        # chat_member updates (admin changes) are only sent when asked for explicitly.
+        "allowed_updates": Update.ALL_TYPES,
+    }
 
-    settings = settings or TelegramSettings()
-    client = get_client()
+
+def run(settings: TelegramSettings | None = None, client: RapClient | None = None) -> None:
+    """`rapbot telegram`: run the bot until interrupted (polling, or a webhook when configured).
+    Configuration problems end it with a one-line message that never holds the token."""
+    try:
+        settings = settings or TelegramSettings()
+        settings.require_token()
+    except (ValidationError, ValueError) as err:
+        raise SystemExit(f"rapbot telegram: {err}") from None
+    if client is None:
+        from worker.factory import get_client  # loads the pipeline: imported late to keep the CLI light
+
+        client = get_client()
     application = build_application(settings, client)
+    opened = client
 
     async def close_client(_: Application) -> None:  # type: ignore[type-arg]
-        await client.close()
+        await opened.close()
 
     application.post_shutdown = close_client
-    # chat_member updates (admin changes) are only sent when asked for explicitly.
-    if settings.webhook_url is None:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
-        return
-    application.run_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=settings.webhook_path,
-        webhook_url=f"{settings.webhook_url.rstrip('/')}/{settings.webhook_path}",
-        secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-        allowed_updates=Update.ALL_TYPES,
-    )
+    try:
+        if settings.webhook_url is None:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+        else:
+            application.run_webhook(**webhook_options(settings))
+    except InvalidToken:
+        # PTB's own message quotes the token: never let it reach the terminal or a log.
+        raise SystemExit(
+            "rapbot telegram: the Bot API server rejected RAPBOT_TELEGRAM_TOKEN. "
+            "Check the token with @BotFather (/mybots -> API Token)."
+        ) from None

@@ -21,6 +21,7 @@ from worker.errors import RapError
 from worker.schemas import Requester
 
 log = logging.getLogger(__name__)
+_ALERT_LIMIT = 200  # characters Telegram shows in a callback answer
 
 
 def _allowed(svc: Services, user_id: int) -> bool:
@@ -160,9 +161,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         match data:
             case ChooseData(pending_id, choice):
+                try:
+                    result = await actions.choose(context.bot, message.chat.id, who, svc, pending_id, choice, user_id)
+                except RapError as err:
+                    # Someone else's photo, or an old button: tell the presser only, keep the buttons.
+                    await query.answer(replies.error(err)[:_ALERT_LIMIT], show_alert=True)
+                    return
                 await query.answer()
                 await query.edit_message_reply_markup(None)  # a choice is made once
-                await actions.choose(context.bot, message, who, svc, pending_id, choice, user_id)
+                await reply_text(message, replies.remember_result(result))
             case PageData(page):
                 text, keyboard = await actions.concepts_page(svc, who, page)
                 await query.answer()

@@ -1,6 +1,6 @@
-"""Who moderates a group: its administrators and owner (getChatMember), the bot's owners, and
-anonymous admins posting as the group. Answers are cached for a few minutes and refreshed at once
-when Telegram reports a member change (chat_member updates)."""
+"""Who moderates a group: its administrators and owner (getChatMember) and the bot's owners.
+Answers are cached for a few minutes and refreshed at once when Telegram reports a member change
+(chat_member updates). Anonymous admins, who post as the group, are recognised by Services.requester."""
 
 from __future__ import annotations
 

@@ -59,13 +59,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     op.create_index("ix_audit_events_actor", "audit_events", ["actor"], unique=False)
+    op.create_index("ix_audit_events_concept_id", "audit_events", ["concept_id"], unique=False)
     op.create_index("ix_audit_events_scope_id_id", "audit_events", ["scope_id", "id"], unique=False)
     op.create_table(
         "concepts",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("scope_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("normalised_name", sa.String(length=256), nullable=False),
+        sa.Column("normalised_name", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), server_default="", nullable=False),
         sa.Column("category", sa.String(length=64), nullable=False),
         sa.Column("created_by", sa.String(length=128), nullable=False),

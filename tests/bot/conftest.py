@@ -61,7 +61,7 @@ def console_env(pg_server: Any, migrated_template: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(console_env: str) -> Iterator[RapClient]:
+def console_client(console_env: str) -> Iterator[RapClient]:
     """The client `rapbot console` would get (worker.factory.get_client), opened once per module."""
     opened = asyncio.run(open_client())
     try:

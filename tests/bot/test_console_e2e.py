@@ -32,9 +32,9 @@ async def remember(session: ConsoleSession, line: str) -> str:
 
 
 async def test_a_user_remembers_asks_and_manages_concepts(
-    client: RapClient, photos: dict[str, Path], tmp_path: Path
+    console_client: RapClient, photos: dict[str, Path], tmp_path: Path
 ) -> None:
-    session = ConsoleSession(client, make_requester("alice", None, False), tmp_path / "out", ConsoleSettings())
+    session = ConsoleSession(console_client, make_requester("alice", None, False), tmp_path / "out", ConsoleSettings())
     say = session.handle_line
 
     stored = await remember(session, f"/remember <bo>: an astronaut in a white suit @{photos['astronaut']}")
@@ -85,9 +85,9 @@ async def test_a_user_remembers_asks_and_manages_concepts(
 
 
 async def test_bad_lines_get_clear_replies_and_lose_nothing(
-    client: RapClient, photos: dict[str, Path], tmp_path: Path
+    console_client: RapClient, photos: dict[str, Path], tmp_path: Path
 ) -> None:
-    session = ConsoleSession(client, make_requester("ben", None, False), tmp_path, ConsoleSettings())
+    session = ConsoleSession(console_client, make_requester("ben", None, False), tmp_path, ConsoleSettings())
     say = session.handle_line
     await remember(session, f"/remember bo: my astronaut @{photos['astronaut']}")
 
@@ -111,11 +111,11 @@ async def test_bad_lines_get_clear_replies_and_lose_nothing(
 
 
 async def test_group_moderators_lock_and_members_are_refused(
-    client: RapClient, photos: dict[str, Path], tmp_path: Path
+    console_client: RapClient, photos: dict[str, Path], tmp_path: Path
 ) -> None:
-    moderator = ConsoleSession(client, make_requester("mod", "family", True), tmp_path, ConsoleSettings())
-    member = ConsoleSession(client, make_requester("kid", "family", False), tmp_path, ConsoleSettings())
-    outsider = ConsoleSession(client, make_requester("kid", None, False), tmp_path, ConsoleSettings())
+    moderator = ConsoleSession(console_client, make_requester("mod", "family", True), tmp_path, ConsoleSettings())
+    member = ConsoleSession(console_client, make_requester("kid", "family", False), tmp_path, ConsoleSettings())
+    outsider = ConsoleSession(console_client, make_requester("kid", None, False), tmp_path, ConsoleSettings())
 
     assert "locked: yes" in await moderator.handle_line("/lock")
     refused = await remember(member, f"/remember cat: chelsea @{photos['chelsea']}")
@@ -137,7 +137,9 @@ async def test_group_moderators_lock_and_members_are_refused(
     assert "<cat>" in await outsider.handle_line("/concepts")
 
 
-async def test_piped_session_reads_until_eof(client: RapClient, photos: dict[str, Path], tmp_path: Path) -> None:
+async def test_piped_session_reads_until_eof(
+    console_client: RapClient, photos: dict[str, Path], tmp_path: Path
+) -> None:
     script = "\n".join(
         [
             "/help",
@@ -151,7 +153,7 @@ async def test_piped_session_reads_until_eof(client: RapClient, photos: dict[str
     )
     out = io.StringIO()
     who = make_requester("carol", None, False)
-    code = await main(client, who, tmp_path, ConsoleSettings(), io.StringIO(script), out)
+    code = await main(console_client, who, tmp_path, ConsoleSettings(), io.StringIO(script), out)
     assert code == 0
     text = out.getvalue()
     assert_in_order(text, ["Commands:", "remembered <bo>", "no such file", "recognised: <bo> ", "1 remembered", "<bo>"])
@@ -205,3 +207,27 @@ def test_rapbot_console_over_stdin(console_env: str, photos: dict[str, Path], tm
         ],
     )
     assert "Commands:" not in done.stdout, "/quit ends the session"
+
+
+async def test_interactive_prompt_answers_each_line_and_keeps_history(
+    console_client: RapClient, tmp_path: Path
+) -> None:
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from bot.console import prompt_lines, run_session
+    from bot.replies import help_text
+
+    session = ConsoleSession(console_client, make_requester("erin", None, False), tmp_path, ConsoleSettings())
+    history = tmp_path / "history"
+    written: list[str] = []
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        pipe.send_text("/help forget\r/frobnicate\r/concepts\r/quit\r")
+        await run_session(session, prompt_lines("erin", history), written.append)
+    assert written == [
+        help_text("forget"),
+        "unknown command /frobnicate; try /help",
+        "I remember nothing here yet. Try /remember bo: my shiba inu with a photo.",
+    ]
+    assert "/frobnicate" in history.read_text()

@@ -60,3 +60,8 @@ def test_group_and_admin_flags_make_the_requester() -> None:
     assert (solo.platform, solo.user_id, solo.chat_kind, solo.chat_id) == ("console", "alice", "user", None)
     mod = make_requester("bob", "family", True)
     assert (mod.chat_kind, mod.chat_id, mod.moderator) == ("group", "family", True)
+
+
+def test_an_empty_quoted_path_is_refused() -> None:
+    with pytest.raises(LineError, match="needs a file path"):
+        split_attachments('what is this? @""')

@@ -149,3 +149,10 @@ def test_parse_error_reply_is_the_parse_message() -> None:
         parse("/remember bo")
     assert replies.parse_error(caught.value).startswith("/remember needs a colon")
     assert replies.parse_error(caught.value).endswith("usage: " + USAGE["remember"])
+
+
+def test_command_summaries_name_real_commands() -> None:
+    # Frontends register these as command menus: a name the grammar does not know would be a dead entry.
+    names = [name for name, _ in replies.COMMAND_SUMMARIES]
+    assert set(names) <= set(USAGE)
+    assert set(USAGE) - set(names) == {"help", "start"}

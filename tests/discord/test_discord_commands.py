@@ -227,23 +227,23 @@ async def test_an_image_that_is_not_one_is_refused_privately_after_deferring(
     assert await names(rap_client, group) == []
 
 
-@pytest.mark.parametrize("command", ["show", "edit", "addphoto", "forget", "rename"])
 async def test_unknown_names_get_a_private_answer_and_change_nothing(
-    command: str, cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
     alice = fake.user()
     await remember(cmds, alice, photos["rocket"])
-    it = fake.interaction(alice)
-    options: dict[str, Any] = {
+    attempts: dict[str, dict[str, Any]] = {
         "show": {"name": "rex"},
         "edit": {"name": "rex", "description": "a cat"},
         "addphoto": {"name": "rex", "image": fake.attachment(photos["chelsea"], "cat.jpg")},
         "forget": {"name": "rex"},
         "rename": {"old": "rex", "new": "max"},
-    }[command]
-    await getattr(cmds, command).callback(cmds, it, **options)
-    said = fake.last(it)
-    assert "rex" in said.content and "/concepts" in said.content and said.view is None
+    }
+    for command, options in attempts.items():
+        it = fake.interaction(alice)
+        await getattr(cmds, command).callback(cmds, it, **options)
+        said = fake.last(it)
+        assert said.ephemeral and "rex" in said.content and "/concepts" in said.content and said.view is None, command
     detail = await rap_client.show(dm(alice), "bo")
     assert (await names(rap_client, dm(alice)), detail.concept.view_count) == (["bo"], 1)
 
@@ -320,3 +320,14 @@ async def test_names_autocomplete_from_the_chats_memory(
     in_guild = fake.interaction(fake.member(alice.id), guild_id=fake.snowflake())
     assert await cmds.scope_names(in_guild, "") == []
     assert [c.value for c in await cmds.own_names(in_guild, "re")] == ["rex"]
+
+
+async def test_unanswered_buttons_expire_with_a_message(cmds: MemoryCommands, photos: dict[str, bytes]) -> None:
+    alice = fake.user()
+    it = fake.interaction(alice)
+    await cmds.forgetme.callback(cmds, it)
+    view = fake.last(it).view
+    assert isinstance(view, ConfirmView)
+    await view.on_timeout()
+    assert "expired" in str(it.edit_original_response.await_args.kwargs["content"])
+    assert it.edit_original_response.await_args.kwargs["view"] is None

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import io
 import logging
-from unittest.mock import AsyncMock
+from unittest.mock import AsyncMock, MagicMock
 
 import discord
 import discord_fakes as fake
 import pytest
+from discord import app_commands
 from PIL import Image
 
-from bot.discord_bot.app import bot_intents, build_bot
+from bot.discord_bot.app import MissingToken, _serve, bot_intents, build_bot, run
 from bot.discord_bot.attachments import BadAttachment, read_image
 from bot.discord_bot.identity import requester
 from bot.discord_bot.limits import RequestLimits
@@ -134,3 +135,66 @@ async def test_commands_sync_globally_or_to_the_development_guild(dev_guild: int
     else:
         assert sync.await_args is not None and sync.await_args.kwargs["guild"].id == dev_guild
         assert {c.name for c in bot.tree.get_commands(guild=discord.Object(dev_guild))} >= {"remember", "memory"}
+
+
+def test_without_a_token_the_bot_explains_what_to_set() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run(DiscordSettings(token=None))
+    assert "RAPBOT_DISCORD_TOKEN" in str(stopped.value.code)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (app_commands.NoPrivateMessage(), "works only in a server"),
+        (app_commands.MissingPermissions(["manage_guild"]), "don't have the permission"),
+        (
+            app_commands.TransformerError("@ghost", discord.AppCommandOptionType.user, AsyncMock()),
+            "'@ghost' is not a valid user",
+        ),
+        (app_commands.CommandInvokeError(AsyncMock(), RuntimeError("postgres://user:pw@host")), "went wrong"),
+    ],
+)
+async def test_errors_around_commands_get_a_private_reply_without_internals(
+    error: app_commands.AppCommandError, expected: str
+) -> None:
+    bot = build_bot(DiscordSettings(sync_commands=False), AsyncMock())
+    for done in (False, True):
+        it = fake.interaction(fake.user())
+        it.response.is_done = MagicMock(return_value=done)
+        await bot.tree.on_error(it, error)
+        said = fake.last(it)
+        assert said.ephemeral and expected in said.content and "pw@host" not in said.content
+
+
+async def test_a_rejected_token_names_the_setting_and_is_never_logged(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Against a local stand-in for Discord's API that answers 401 to the login."""
+    from aiohttp import web
+
+    seen_tokens: list[str] = []
+
+    async def me(request: web.Request) -> web.Response:
+        seen_tokens.append(request.headers.get("Authorization", ""))
+        return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+
+    api = web.Application()
+    api.router.add_get("/api/v10/users/@me", me)
+    runner = web.AppRunner(api)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    monkeypatch.setenv("RAPBOT_DATABASE_URL", database_url)
+    monkeypatch.delenv("RAPBOT_REDIS_URL", raising=False)
+    token = "MTIzNDU2.rejected-secret-token"
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(MissingToken) as refused:
+            await _serve(DiscordSettings(), token)
+    finally:
+        await runner.cleanup()
+    assert seen_tokens == [f"Bot {token}"]  # the login really happened
+    assert "RAPBOT_DISCORD_TOKEN" in str(refused.value)
+    assert "rejected-secret-token" not in str(refused.value) + caplog.text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> MemorySettings:
-    return MemorySettings(data_dir=tmp_path, max_concepts_per_scope=5, max_views_per_concept=3, max_image_bytes=50_000)
+def settings() -> MemorySettings:
+    return MemorySettings(max_concepts_per_scope=5, max_views_per_concept=3, max_image_bytes=50_000)
 
 
 @pytest.fixture(scope="session")

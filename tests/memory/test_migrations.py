@@ -3,8 +3,11 @@ how the store opens (URL, embedded, unreachable)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
+import pgserver
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -106,15 +109,20 @@ def test_store_unavailable_when_database_goes_away() -> None:
     assert "hunter2" not in str(caught.value)
 
 
-def test_embedded_database_starts_migrates_and_keeps_data(tmp_path_factory: pytest.TempPathFactory) -> None:
-    data_dir = Path(tmp_path_factory.mktemp("rb", numbered=True))
+def test_embedded_database_starts_migrates_and_keeps_data() -> None:
+    # Not tmp_path: parallel pytest runs of the same user prune each other's old basetemp dirs.
+    data_dir = Path(tempfile.mkdtemp(prefix="rbemb-", dir="/tmp"))
     settings = MemorySettings(data_dir=data_dir)
-    with MemoryStore.open(settings) as store:
-        scope = store.scope("console", "user", "me")
-        store.update_settings(scope.id, Actor("me"), auto_caption=True)
-    assert (embedded_pgdata(data_dir) / "PG_VERSION").exists()
-    with MemoryStore.open(settings) as store:  # a second open joins the running server, data kept
-        assert store.scope("console", "user", "me").settings.auto_caption
+    try:
+        with MemoryStore.open(settings) as store:
+            scope = store.scope("console", "user", "me")
+            store.update_settings(scope.id, Actor("me"), auto_caption=True)
+        assert (embedded_pgdata(data_dir) / "PG_VERSION").exists()
+        with MemoryStore.open(settings) as store:  # a second open joins the running server, data kept
+            assert store.scope("console", "user", "me").settings.auto_caption
+    finally:
+        pgserver.get_server(embedded_pgdata(data_dir)).cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_long_data_dir_falls_back_to_a_short_socket_dir(tmp_path: Path) -> None:

@@ -297,3 +297,28 @@ def test_update_settings(store, user_scope, alice) -> None:
             store.update_settings(user_scope.id, alice, similarity_threshold=bad)
     assert store.get_scope(user_scope.id).settings.similarity_threshold == 0.6
     assert store.audit(user_scope.id)[0].details == {"auto_caption": False}
+
+
+def test_nfkc_expanding_name_is_stored(store, user_scope, alice) -> None:
+    name = "ﷺ" * 64  # each expands to 18 characters under NFKC
+    assert store.add_concept(user_scope.id, alice, name, "", "dog", make_view(1)).name == name
+    assert store.get(user_scope.id, name).name == name
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 129, "a\x00b"])
+def test_bad_ids_are_refused_cleanly(store, user_scope, bad: str) -> None:
+    with pytest.raises(InvalidSetting):
+        store.add_concept(user_scope.id, Actor(bad), "bo", "", "dog", make_view(1))
+    with pytest.raises(InvalidSetting):
+        store.add_concept(user_scope.id, Actor("alice"), "bo", "", "dog", make_view(1), request_id=bad)
+    with pytest.raises(InvalidSetting):
+        store.scope("telegram", "user", bad)
+    with pytest.raises(InvalidSetting):
+        store.erase_user("telegram", bad, Actor("alice"))
+    assert store.list_concepts(user_scope.id).total == 0
+
+
+def test_unknown_name_is_echoed_short(store, user_scope) -> None:
+    with pytest.raises(UnknownConcept) as caught:
+        store.get(user_scope.id, "z" * 5000)
+    assert len(str(caught.value)) < 120

@@ -209,3 +209,12 @@ def test_missing_clip_tower_offline_names_it(tmp_path: Path) -> None:
             vision_tower="openai/clip-vit-large-patch14-336",
             settings=ModelSettings(model_dir=tmp_path / "empty"),
         )
+
+
+def test_missing_tokenizer_is_a_clear_error(tmp_path: Path) -> None:
+    original = tmp_path / "orig"
+    _write_original(_tiny_llava("llama"), original, "llama", True, tmp_path / "clip")
+    for file in original.glob("tokenizer*"):
+        file.unlink()
+    with pytest.raises(ConversionError, match="Could not load the tokenizer"):
+        convert_rap(original, tmp_path / "out")

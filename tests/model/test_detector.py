@@ -133,3 +133,13 @@ def test_weights_in_the_model_dir_are_used(tmp_path: Path) -> None:
     image = Image.fromarray(data.coffee())
     _assert_well_formed(detector.detect(image, CLASSES), image, CLASSES, 0.1)
     assert detector.loaded.yolo.model.model[-1].nc == len(CLASSES)
+
+
+def test_class_features_drive_the_scores(detector: YoloWorldDetector) -> None:
+    """After the first prediction (when ultralytics fuses the network) new class features still count."""
+    image = Image.fromarray(data.coffee())
+    cups = detector.detect(image, ["cup"], conf=0.001, max_boxes=5)
+    people = detector.detect(image, ["person"], conf=0.001, max_boxes=5)
+    assert cups and people
+    assert [d.score for d in cups] != [d.score for d in people]
+    assert detector.detect(image, ["cup"], conf=0.001, max_boxes=5) == cups

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from model.generator import (
     Decoding,
     GeneratorSpecError,
     RapLlavaGenerator,
+    TransformersGenerator,
     build_generator,
     parse_spec,
 )
@@ -51,10 +53,16 @@ def tiny(settings: ModelSettings) -> RapLlavaGenerator:
     return generator
 
 
-def _image_tokens(generator: RapLlavaGenerator | ChatTemplateGenerator, inputs: dict[str, torch.Tensor]) -> int:
+def _image_tokens(generator: TransformersGenerator, inputs: dict[str, torch.Tensor]) -> int:
     config = generator.loaded.model.config
     image_token = getattr(config, "image_token_index", None) or config.image_token_id
     return int((inputs["input_ids"] == image_token).sum())
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    found = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(found, int)
+    return found
 
 
 # ---- the tiny model --------------------------------------------------------------------------
@@ -205,7 +213,7 @@ def adapter_dir(tmp_path_factory: pytest.TempPathFactory, settings: ModelSetting
     torch.manual_seed(1)
     peft_model = get_peft_model(model, config)
     directory = tmp_path_factory.mktemp("adapter")
-    peft_model.save_pretrained(directory)
+    peft_model.save_pretrained(str(directory))
     projector = model.model.multi_modal_projector.state_dict()
     save_file({k: v + 0.5 for k, v in projector.items()}, str(directory / "mm_projector.safetensors"))
     return directory
@@ -352,9 +360,9 @@ def tiny_idefics3(tmp_path_factory: pytest.TempPathFactory) -> Path:
         vision_config=vision,
         text_config=text,
         scale_factor=2,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        pad_token_id=tokenizer.pad_token_id,
+        image_token_id=_token_id(tokenizer, "<image>"),
     )
+    config.pad_token_id = tokenizer.pad_token_id
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp("smolvlm")
     Idefics3ForConditionalGeneration(config).save_pretrained(directory)
@@ -371,6 +379,8 @@ def test_chat_template_backend_runs_a_smolvlm_architecture(tiny_idefics3: Path, 
     prepared = generator.prepare(QUERY, [BO, MAM], QUESTION)
     assert prepared.inputs["pixel_values"].shape[1] == 3  # two references and the boxed query
     assert _image_tokens(generator, prepared.inputs) == 3 * 4
+    text_only = generator.generate(None, [], "What day is it?", max_new_tokens=3, temperature=0)
+    assert text_only.used == [] and "<image>" not in text_only.prompt
 
 
 def test_chat_template_backend_fits_a_small_context(tiny_idefics3: Path, settings: ModelSettings) -> None:
@@ -409,7 +419,7 @@ def test_prompt_pieces_are_tokenized_apart_as_llava_trained() -> None:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", unk_token="<unk>")
     image_processor = CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
     processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14)
-    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    image_id = _token_id(tokenizer, "<image>")
     assert image_tokens_per_image(processor) == 4
 
     ids = llava_tokenize(processor, "hello <image>\n[1.<image>\n Name: world", image_id)["input_ids"][0].tolist()
@@ -421,3 +431,75 @@ def test_prompt_pieces_are_tokenized_apart_as_llava_trained() -> None:
     assert ids.count(tokenizer.bos_token_id) == 1
     whole = tokenizer("hello <image>\n[1.<image>\n Name: world")["input_ids"]
     assert [i for i in ids if i != image_id] != [i for i in whole if i != image_id]  # the pieces got prefix spaces
+
+
+QWEN2_VL_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for c in message['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2-VL (dynamic resolution: image token counts follow the photo's size)."""
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+    )
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    from model.tiny_llava import train_bpe
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=train_bpe(with_llava_tokens=False), eos_token="<|im_end|>", unk_token="<unk>"
+    )
+    specials = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials, "pad_token": "<|endoftext|>"})
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 64),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN2_VL_TEMPLATE,
+    )
+    vision = {"depth": 2, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14}
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    config = Qwen2VLConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=_token_id(tokenizer, "<|image_pad|>"),
+        video_token_id=_token_id(tokenizer, "<|video_pad|>"),
+        vision_start_token_id=_token_id(tokenizer, "<|vision_start|>"),
+        vision_end_token_id=_token_id(tokenizer, "<|vision_end|>"),
+    )
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("qwen2vl")
+    Qwen2VLForConditionalGeneration(config).save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def test_chat_template_backend_runs_a_qwen2_vl_architecture(tiny_qwen2_vl: Path, settings: ModelSettings) -> None:
+    generator = build_generator(f"hf:{tiny_qwen2_vl}", settings)
+    result = generator.generate(QUERY, [BO], QUESTION, max_new_tokens=5, temperature=0)
+    assert result.used == ["bo"] and "box 1 is <bo>" in result.prompt
+    assert result.prompt.endswith("<|im_start|>assistant\n")
+    small = _image_tokens(generator, generator.prepare(QUERY, [], QUESTION).inputs)
+    large = _image_tokens(generator, generator.prepare(QUERY.resize((360, 240)), [], QUESTION).inputs)
+    assert 0 < small < large  # dynamic resolution: a bigger photo costs more tokens, and they are counted

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy.engine import make_url
 from telegram_fake_api import FakeBotApi
 from telegram_harness import TOKEN, Harness, make_settings
 
@@ -35,8 +36,9 @@ def photos() -> dict[str, bytes]:
 
 
 @pytest.fixture
-async def client(database_url: str, tiny_models: Any) -> AsyncIterator[RapClient]:
-    """The in-process worker client on a fresh migrated database."""
+async def client(database_url: str, tiny_models: Any, pg_server: Any) -> AsyncIterator[RapClient]:
+    """The in-process worker client on a fresh migrated database, dropped afterwards (so the
+    session's Postgres does not flush every test's pages when it stops)."""
     from memory.settings import MemorySettings
     from worker.local import LocalClient
     from worker.settings import WorkerSettings
@@ -46,6 +48,7 @@ async def client(database_url: str, tiny_models: Any) -> AsyncIterator[RapClient
         yield opened
     finally:
         await opened.close()
+        pg_server.psql(f"DROP DATABASE IF EXISTS {make_url(database_url).database} WITH (FORCE);")
 
 
 @pytest.fixture

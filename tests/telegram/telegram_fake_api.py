@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +72,7 @@ class FakeBotApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]  # the random port the OS picked
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -226,6 +225,9 @@ class FakeBotApi:
     async def _api_deleteWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
 
+    async def _api_setWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        return True
+
     async def _api_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         offset = int(params.get("offset") or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
@@ -314,3 +316,29 @@ class FakeBotApi:
 
     async def _api_deleteMessage(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
+
+
+@contextlib.contextmanager
+def serve_in_thread(token: str) -> Iterator[FakeBotApi]:
+    """The fake server on its own event loop in a thread, for code that runs its own loop
+    (Application.run_polling)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, FakeBotApi] = {}
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with FakeBotApi(token) as api:
+            holder["api"] = api
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait(timeout=30)
+    try:
+        yield holder["api"]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()

@@ -51,6 +51,12 @@ class Chatter:
             **content,
         }
 
+    def raw(self, **content: Any) -> dict[str, Any]:
+        """Any other kind of message (location, voice...): its content fields as the Bot API names them."""
+        message = self._message(**content)
+        self.api.push_update({"message": message})
+        return message
+
     def text(self, text: str, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
         message = self._message(text=text, entities=_command_entities(text) + _mention_entities(text))
         if reply_to is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from telegram_harness import Harness
+from telegram_updates import Chatter
 
 
-async def assert_memory_empty(bot: Harness, chatter: object) -> None:
-    assert "I remember nothing" in (await bot.send(chatter.text, "/concepts"))[0]  # type: ignore[attr-defined]
+async def assert_memory_empty(bot: Harness, chatter: Chatter) -> None:
+    assert "I remember nothing" in (await bot.send(chatter.text, "/concepts"))[0]
 
 
 async def test_files_that_are_not_usable_photos(bot: Harness, photos: dict[str, bytes]) -> None:
@@ -16,6 +17,8 @@ async def test_files_that_are_not_usable_photos(bot: Harness, photos: dict[str, 
     assert "not an image" in not_image[0]
     assert "Stickers" in (await bot.send(ann.sticker))[0]
     assert "Animations" in (await bot.send(ann.animation))[0]
+    located = await bot.send(ann.raw, location={"latitude": 48.85, "longitude": 2.35})
+    assert "Send me a photo, or ask a question" in located[0]
     too_big = await bot.send(ann.photo, photos["coffee"], caption="/remember cup: a cup", size=25 * 1024 * 1024)
     assert "too large" in too_big[0] and "20 MB" in too_big[0]
     huge_file = await bot.send(ann.document, photos["coffee"], "image/jpeg", "cup.jpg", size=30 * 1024 * 1024)

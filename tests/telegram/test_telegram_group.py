@@ -7,23 +7,23 @@ import time
 
 from telegram_fake_api import BOT_USERNAME
 from telegram_harness import Harness, button_data
-from telegram_updates import bot_message, chat_member_update, group_chat
+from telegram_updates import Chatter, bot_message, chat_member_update, group_chat
 
 GROUP = -1001234
 
 
-def setup_group(bot: Harness) -> tuple[object, object, object]:
+def setup_group(bot: Harness) -> tuple[Chatter, Chatter, Chatter]:
     """An administrator, the owner and a plain member of GROUP."""
     bot.api.chat_members[(GROUP, 201)] = "administrator"
     bot.api.chat_members[(GROUP, 203)] = "creator"
     return bot.chatter(201, GROUP, "Admin"), bot.chatter(202, GROUP, "Mem"), bot.chatter(203, GROUP, "Owner")
 
 
-async def remember_whole(bot: Harness, chatter: object, photo: bytes, caption: str) -> list[str]:
-    replies = await bot.send(chatter.photo, photo, caption=caption)  # type: ignore[attr-defined]
+async def remember_whole(bot: Harness, chatter: Chatter, photo: bytes, caption: str) -> list[str]:
+    replies = await bot.send(chatter.photo, photo, caption=caption)
     if any("Which one did you mean?" in r for r in replies):
-        buttons = dict(button_data(await bot.last_with_keyboard(chatter.chat_id)))  # type: ignore[attr-defined]
-        replies = await bot.send(chatter.press, {}, buttons["whole photo"])  # type: ignore[attr-defined]
+        buttons = dict(button_data(await bot.last_with_keyboard(chatter.chat_id)))
+        replies = await bot.send(chatter.press, {}, buttons["whole photo"])
     return replies
 
 
@@ -117,3 +117,19 @@ async def test_bot_speaks_only_when_addressed(bot: Harness, photos: dict[str, by
     assert "autocaption: on" in (await bot.send(admin.text, "/autocaption on"))[0]
     caption = await bot.send(member.photo, photos["coffee"])
     assert caption[-1].endswith("recognised: none"), "with autocaption on, every photo gets a caption"
+
+
+async def test_only_the_sender_can_choose_among_candidates(bot: Harness, photos: dict[str, bytes]) -> None:
+    _, member, owner = setup_group(bot)
+    asked = await bot.send(member.photo, photos["astronaut"], caption="/remember eileen: our astronaut")
+    assert any("Which one did you mean?" in r for r in asked), asked
+    question = await bot.last_with_keyboard(GROUP)
+    first = dict(button_data(question))["1"]
+    owner.press(question, first)
+    alert = await bot.api.wait_for(
+        lambda api: [c for c in api.calls_to("answerCallbackQuery") if c.params.get("show_alert")], what="an alert"
+    )
+    assert "no photo waiting for your choice" in alert[0].params["text"]
+    assert not bot.api.calls_to("editMessageReplyMarkup", GROUP), "the sender's buttons stay"
+    chosen = await bot.send(member.press, question, first)
+    assert "remembered <eileen>" in chosen[0]

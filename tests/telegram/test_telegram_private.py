@@ -7,16 +7,18 @@ import io
 import json
 import zipfile
 
+import pytest
 from telegram_harness import Harness, button_data
+from telegram_updates import Chatter
 
 
-async def remember_whole(bot: Harness, chatter: object, photo: bytes, caption: str) -> list[str]:
+async def remember_whole(bot: Harness, chatter: Chatter, photo: bytes, caption: str) -> list[str]:
     """Remember from a photo; when the bot asks which object, take the whole photo."""
-    replies = await bot.send(chatter.photo, photo, caption=caption)  # type: ignore[attr-defined]
+    replies = await bot.send(chatter.photo, photo, caption=caption)
     if any("Which one did you mean?" in r for r in replies):
-        buttons = button_data(await bot.last_with_keyboard(chatter.chat_id))  # type: ignore[attr-defined]
+        buttons = button_data(await bot.last_with_keyboard(chatter.chat_id))
         whole = next(data for label, data in buttons if label == "whole photo")
-        replies = await bot.send(chatter.press, {}, whole)  # type: ignore[attr-defined]
+        replies = await bot.send(chatter.press, {}, whole)
     return replies
 
 
@@ -42,6 +44,8 @@ async def test_remember_recognise_ask_and_forget(bot: Harness, photos: dict[str,
     # The same cat in a new message, no command: a personalised caption that names bo.
     caption = await bot.send(ann.photo, photos["chelsea"])
     assert "recognised: <bo>" in caption[-1], caption
+    annotated = bot.api.calls_to("sendPhoto", ann.chat_id)[-1]
+    assert annotated.params["caption"] == caption[-1] and annotated.files, "the photo comes back with bo's box"
 
     # A question naming <bo> without a photo: a text-only answer that used the concept.
     answer = await bot.send(ann.text, "what does <bo> like?")
@@ -108,18 +112,22 @@ async def test_candidate_choice_with_the_inline_keyboard(bot: Harness, photos: d
     chosen = await bot.send(ann.press, question, first)
     assert any("remembered <eileen>" in r for r in chosen), chosen
     assert bot.api.calls_to("editMessageReplyMarkup", ann.chat_id), "the used keyboard is removed"
-    # Choosing again with the same (now stale) button stores nothing more.
-    again = await bot.send(ann.press, question, first)
-    assert "remembered" not in again[-1]
+    # Pressing the same (now stale) button again stores nothing more and says so to the presser.
+    ann.press(question, first)
+    alert = await bot.api.wait_for(
+        lambda api: [c for c in api.calls_to("answerCallbackQuery") if c.params.get("show_alert")], what="an alert"
+    )
+    assert "no photo waiting for your choice" in alert[0].params["text"]
     assert "1 remembered" in (await bot.send(ann.text, "/concepts"))[0]
 
 
-async def test_cancel_button_stores_nothing(bot: Harness, photos: dict[str, bytes]) -> None:
+async def test_typed_cancel_stores_nothing(bot: Harness, photos: dict[str, bytes]) -> None:
     ann = bot.chatter(106)
     replies = await bot.send(ann.photo, photos["astronaut"], caption="/remember eileen: an astronaut")
     assert any("Which one did you mean?" in r for r in replies), replies
     question = await bot.last_with_keyboard(ann.chat_id)
-    cancelled = await bot.send(ann.press, question, dict(button_data(question))["cancel"])
+    assert "cancel" in dict(button_data(question))
+    cancelled = await bot.send(ann.text, "/choose cancel")  # typing the choice works like the buttons
     assert "nothing was stored" in cancelled[0]
     assert "I remember nothing" in (await bot.send(ann.text, "/concepts"))[0]
 
@@ -178,3 +186,13 @@ async def test_concepts_pages_with_buttons(bot: Harness, photos: dict[str, bytes
     second = await bot.send(ann.press, {}, buttons["next »"])
     assert "page 2 of 2" in second[0] and "cup2" in second[0]
     assert bot.api.calls_to("editMessageText", ann.chat_id), "paging edits the list in place"
+
+
+@pytest.mark.parametrize("telegram_settings_overrides", [{"annotated_replies": False}])
+async def test_annotated_replies_can_be_turned_off(bot: Harness, photos: dict[str, bytes]) -> None:
+    ann = bot.chatter(112)
+    await remember_whole(bot, ann, photos["chelsea"], "/remember bo: my tabby cat")
+    photos_before = len(bot.api.calls_to("sendPhoto", ann.chat_id))
+    caption = await bot.send(ann.photo, photos["chelsea"])
+    assert "recognised: <bo>" in caption[-1]
+    assert len(bot.api.calls_to("sendPhoto", ann.chat_id)) == photos_before, "text only"

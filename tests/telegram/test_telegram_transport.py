@@ -7,8 +7,11 @@ import logging
 
 import pytest
 from pydantic import ValidationError
-from telegram_harness import TOKEN, Harness
+from telegram_fake_api import FakeBotApi, serve_in_thread
+from telegram_harness import TOKEN, Harness, make_settings
+from telegram_updates import Chatter
 
+from bot.telegram_bot.app import build_application, run, webhook_options
 from bot.telegram_bot.sending import split_text
 from bot.telegram_bot.settings import TelegramSettings
 
@@ -66,7 +69,7 @@ def test_settings_read_ids_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch
         TelegramSettings(webhook_url="http://example.org/hook")
     monkeypatch.delenv("RAPBOT_TELEGRAM_TOKEN")
     with pytest.raises(ValueError, match="BotFather"):
-        TelegramSettings(_env_file=None).require_token()
+        TelegramSettings(_env_file=None).require_token()  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("telegram_settings_overrides", [{"allowed_users": frozenset({501})}])
@@ -74,3 +77,57 @@ async def test_allow_list_keeps_strangers_out(bot: Harness) -> None:
     stranger, friend = bot.chatter(502), bot.chatter(501)
     assert "allow-list" in (await bot.send(stranger.text, "/concepts"))[0]
     assert "I remember nothing" in (await bot.send(friend.text, "/concepts"))[0]
+
+
+def test_a_rejected_token_ends_the_bot_with_a_clear_message_without_the_token(
+    database_url: str, tiny_models: object
+) -> None:
+    from memory.settings import MemorySettings
+    from worker.local import LocalClient
+    from worker.settings import WorkerSettings
+
+    wrong = "999999:WRONG-token-that-must-stay-secret"
+    client = LocalClient.open(WorkerSettings(), MemorySettings(database_url=database_url), bundle=tiny_models)  # type: ignore[arg-type]
+    with serve_in_thread(TOKEN) as api, pytest.raises(SystemExit) as ended:
+        run(make_settings(api, token=wrong), client)
+    message = str(ended.value)
+    assert "rejected RAPBOT_TELEGRAM_TOKEN" in message and "@BotFather" in message
+    assert wrong not in message and "WRONG" not in message
+
+
+async def test_webhook_mode_accepts_only_requests_with_the_secret(client: object, unused_tcp_port: int) -> None:
+    import aiohttp
+
+    async with FakeBotApi(TOKEN) as api:
+        settings = make_settings(
+            api,
+            webhook_url="https://bot.example.org/",
+            webhook_listen="127.0.0.1",
+            webhook_port=unused_tcp_port,
+            webhook_secret="s3cret-header-value",
+        )
+        application = build_application(settings, client)  # type: ignore[arg-type]
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_webhook(**webhook_options(settings))
+            try:
+                registered = api.calls_to("setWebhook")[-1].params
+                assert registered["url"] == "https://bot.example.org/telegram"
+                assert registered["secret_token"] == "s3cret-header-value"
+                ann = Chatter(api, 601)
+                ann.text("/start")  # queued for polling, which is off: post it as Telegram would
+                update = api._updates.pop()
+                url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+                async with aiohttp.ClientSession() as session:
+                    async with session.post(url, json=update) as refused:
+                        assert refused.status == 403
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-header-value"}
+                    async with session.post(url, json=update, headers=headers) as accepted:
+                        assert accepted.status == 200
+                replies = await api.wait_for_replies(ann.chat_id, 0)
+                assert "/remember bo:" in replies[0]
+                assert len(api.calls_to("sendMessage", ann.chat_id)) == 1, "the refused post was not handled"
+            finally:
+                await application.updater.stop()
+                await application.stop()

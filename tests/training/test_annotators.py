@@ -169,3 +169,26 @@ def test_local_vlm_annotator_runs_the_tiny_llava(tiny_llava_dir: Path) -> None:
 def test_local_vlm_annotator_names_a_missing_model(tmp_path: Path) -> None:
     with pytest.raises(AnnotatorError, match="RAPBOT_ANNOTATOR_LOCAL_MODEL"):
         LocalVLMAnnotator(str(tmp_path / "nothing"), device="cpu").ask("q", [])
+
+
+def test_settings_choose_the_annotator(tmp_path: Path) -> None:
+    from training.annotators import make_annotator
+
+    assert make_annotator(AnnotatorSettings(kind="none")) is None
+    cached = make_annotator(AnnotatorSettings(kind="openai", cache_file=tmp_path / "c.jsonl"))
+    assert isinstance(cached, CachedAnnotator) and isinstance(cached.inner, OpenAICompatibleAnnotator)
+    with pytest.raises(AnnotatorError, match="RAPBOT_ANNOTATOR_LOCAL_MODEL"):
+        make_annotator(AnnotatorSettings(kind="local"))
+
+
+def test_captions_that_name_no_concept_are_dropped(coco_set: Path, endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    endpoint.script = [(200, "A photo.")] * 20
+    ratios = TaskRatios(
+        recognition_positive=0, recognition_negative=0, grounding=0, caption=1, description=0, qa=0, qa_text_only=0
+    )
+    cfg = BuildConfig(seed=2, ratios=ratios)
+    summary = DatasetBuilder(cfg, annotator_for(endpoint)).build(
+        read_coco(coco_set, None, seed=2, min_crop_px=8), tmp_path / "o"
+    )
+    assert summary["samples"] == 0
+    assert sum("named no concept" in p["reason"] for p in summary["problems"]) == 5  # one per photo

@@ -200,3 +200,13 @@ def test_resume_without_a_checkpoint_says_so(tiny_llava_dir: Path, samples_json:
 
     with pytest.raises(TrainingError, match="no checkpoint"):
         train(config(tiny_llava_dir, samples_json, tmp_path / "none", resume=True))
+
+
+def test_precision_is_fp32_on_cpu_and_half_on_gpu() -> None:
+    from training.trainer import _precision
+
+    cfg = TrainConfig(base_model="x", data=Path("d.json"), output_dir=Path("o"))
+    assert _precision(cfg, on_gpu=False) == (False, False)
+    assert _precision(cfg.model_copy(update={"precision": "bf16"}), on_gpu=True) == (True, False)
+    assert _precision(cfg.model_copy(update={"precision": "fp16"}), on_gpu=True) == (False, True)
+    assert _precision(cfg.model_copy(update={"precision": "fp32"}), on_gpu=True) == (False, False)

@@ -39,7 +39,7 @@ def store(database_url: str) -> Iterator[MemoryStore]:
 @pytest.fixture
 async def client(store: MemoryStore, tiny_models: Any) -> AsyncIterator[LocalClient]:
     # Short answers: the tiny generator writes noise, and 512 tokens of it only cost time.
-    local = LocalClient.for_store(store, tiny_models, WorkerSettings(max_new_tokens=16))
+    local = LocalClient.for_store(store, tiny_models, WorkerSettings(reply_max_new_tokens=16))
     yield local
     await local.close()
 

@@ -40,7 +40,7 @@ def settings_for_run(**overrides: Any) -> WorkerSettings:
         "redis_url": REDIS_URL,
         "pipeline_queue": f"test-{run}-gpu",
         "store_queue": f"test-{run}-store",
-        "max_new_tokens": 16,
+        "reply_max_new_tokens": 16,
         "client_timeout_s": 240,
     }
     values.update(overrides)
@@ -98,7 +98,7 @@ async def test_celery_gives_the_same_results_as_in_process(
     alice: Requester,
     photos: dict[str, bytes],
 ) -> None:
-    local = LocalClient.for_store(second_store, tiny_models, WorkerSettings(max_new_tokens=16))
+    local = LocalClient.for_store(second_store, tiny_models, WorkerSettings(reply_max_new_tokens=16))
     outcomes: list[list[Any]] = []
     for client in (local, celery_client):
         await client.update_settings(alice, similarity_threshold=0.0)
@@ -128,13 +128,17 @@ async def test_a_repeated_request_id_stores_once(
     celery_client: CeleryClient, redis: Redis, alice: Requester, photos: dict[str, bytes]
 ) -> None:
     album = [photos["coffee"], photos["astronaut"]]
-    first = await celery_client.remember(alice, "desk", "my desk", album, request_id="req-1")
+    request_id = f"remember-{uuid.uuid4().hex}"
+    first = await celery_client.remember(alice, "desk", "my desk", album, request_id=request_id)
     # As if the worker died after writing but before saving its reply: the task runs again.
-    redis.delete(done_key("req-1"))
-    again = await celery_client.remember(alice, "desk", "my desk", album, request_id="req-1")
+    redis.delete(done_key(request_id))
+    again = await celery_client.remember(alice, "desk", "my desk", album, request_id=request_id)
     assert again.concept == first.concept and again.status == "stored"
+    # Asked a third time, the saved reply answers without running the task.
+    assert await celery_client.remember(alice, "desk", "my desk", album, request_id=request_id) == again
     page = await celery_client.list_concepts(alice)
     assert page.total == 1 and page.items[0].view_count == 2
+    assert redis.llen(reply_key(request_id)) == 0  # every reply was taken by its one caller
 
 
 async def test_redis_down_is_a_clear_error_and_writes_nothing(
@@ -164,7 +168,7 @@ def start_subprocess_worker(settings: WorkerSettings, database_url: str, log: Pa
         RAPBOT_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
         RAPBOT_TASK_SOFT_TIME_LIMIT_S=str(settings.task_soft_time_limit_s),
         RAPBOT_TASK_TIME_LIMIT_S=str(settings.task_time_limit_s),
-        RAPBOT_MAX_NEW_TOKENS="16",
+        RAPBOT_REPLY_MAX_NEW_TOKENS="16",
     )
     # The solo pool runs the task in the worker process itself, so SIGKILL kills the task with it.
     # (It enforces no time limits, which lets the first task load the models for longer than
@@ -182,15 +186,16 @@ async def test_a_worker_killed_mid_task_is_replaced_and_the_request_answered_onc
     settings = settings_for_run(visibility_timeout_s=8, task_soft_time_limit_s=6, task_time_limit_s=7)
     client = CeleryClient(settings)
     log = tmp_path / "worker.log"
+    request_id = f"kill-{uuid.uuid4().hex}"
     first = start_subprocess_worker(settings, database_url, log)
     second: subprocess.Popen[bytes] | None = None
     try:
         request = asyncio.create_task(
-            client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]], request_id="kill-1")
+            client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]], request_id=request_id)
         )
         # The task is in the worker's hands (delivered, unacknowledged) while it loads the models.
         deadline = time.monotonic() + 120
-        while not any(b"kill-1" in raw for raw in redis.hvals("unacked")):
+        while not any(request_id.encode() in raw for raw in redis.hvals("unacked")):
             assert time.monotonic() < deadline, log.read_text()
             assert not request.done()
             await asyncio.sleep(0.05)
@@ -211,4 +216,4 @@ async def test_a_worker_killed_mid_task_is_replaced_and_the_request_answered_onc
     scope = store.scope("console", "user", "alice")
     page = store.list_concepts(scope.id)
     assert [c.name for c in page.items] == ["desk"] and page.items[0].view_count == 2
-    assert redis.llen(reply_key("kill-1")) == 0  # one reply, taken by the client: none left over
+    assert redis.llen(reply_key(request_id)) == 0  # one reply, taken by the client: none left over

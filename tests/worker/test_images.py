@@ -79,7 +79,7 @@ def test_exif_rotation_and_modes_become_upright_rgb() -> None:
 async def test_bad_photos_store_nothing(
     store: MemoryStore, tiny_models: Any, alice: Requester, photos: dict[str, bytes]
 ) -> None:
-    client = LocalClient.for_store(store, tiny_models, WorkerSettings(max_pixels=200_000))
+    client = LocalClient.for_store(store, tiny_models, WorkerSettings(max_photo_pixels=200_000))
     corrupt = photos["coffee"][:2000]
     huge = photos["astronaut"]  # 512x512 = 262 144 pixels, over this client's limit
     for images in ([corrupt], [b"hello"], [huge], [photos["cat"], corrupt]):

@@ -159,4 +159,7 @@ async def test_empty_request_and_duplicate_name_are_refused(
     with pytest.raises(RapError) as duplicate:
         await client.remember(alice, "MOCHI", "another", [photos["coffee"]])
     assert duplicate.value.code == "duplicate_name"
+    with pytest.raises(RapError) as nameless:
+        await client.remember(alice, "  ", "no name", [photos["coffee"]])
+    assert nameless.value.code == "invalid_name"
     assert (await client.list_concepts(alice)).total == 1
