@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -112,7 +113,8 @@ def bench_generator(device: str, repeats: int) -> float:
     config = smolvlm_256m_config()
     dtype = pick_dtype(device)
     torch.manual_seed(0)
-    model = Idefics3ForConditionalGeneration(config).to(device=device, dtype=dtype).eval()
+    model: Any = Idefics3ForConditionalGeneration(config)
+    model = model.to(device=device, dtype=dtype).eval()
     tokens_per_image = (512 // 16) ** 2 // config.scale_factor**2
     prompt = [1] + [config.image_token_id] * tokens_per_image * SMOLVLM_IMAGES + list(range(100, 140))
     input_ids = torch.tensor([prompt], device=device)
@@ -141,6 +143,16 @@ CASES: dict[str, Callable[[str, int], float]] = {
 }
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """This machine's fp32 matmul throughput right now: the yardstick for the figures (a shared,
+    busy machine shows here first)."""
+    import torch
+
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    seconds = _timed(lambda: a @ b, "cpu", repeats)
+    return 2 * size**3 / seconds / 1e9
+
+
 def _child(name: str, device: str, repeats: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
     seconds = CASES[name](device, repeats)
     if device.startswith("cuda"):
@@ -156,6 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args()
 
     import torch
@@ -163,12 +176,14 @@ def main() -> None:
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     context = mp.get_context("spawn")
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}")
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}, load {load:.1f}")
+    print(f"fp32 matmul 1024^3 on CPU: {matmul_gflops():.1f} GFLOP/s")
     print(f"| {'case':<52} | {'device':<6} | {'dtype':<8} | {'latency':>9} | {'peak MiB':>9} |")
     print(f"|{'-' * 54}|{'-' * 8}|{'-' * 10}|{'-' * 11}|{'-' * 11}|")
     for device in devices:
         dtype = "fp32" if device == "cpu" else "bf16/fp16"
-        for name in CASES:
+        for name in (case for case in CASES if args.only in case):
             queue = context.Queue()
             process = context.Process(target=_child, args=(name, device, args.repeats, queue))
             process.start()

@@ -179,11 +179,17 @@ def resolve_hf_snapshot(repo_or_dir: str, settings: ModelSettings) -> Path:
     return pull_hf(repo_or_dir, settings)
 
 
+# Other frameworks' copies of the same weights: never needed, often as large as the torch ones.
+HF_IGNORE_PATTERNS = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "flax_model*", "tf_model*"]
+
+
 def pull_hf(repo_id: str, settings: ModelSettings) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, cache_dir=str(settings.hf_cache_dir)))
+        return Path(
+            snapshot_download(repo_id, cache_dir=str(settings.hf_cache_dir), ignore_patterns=HF_IGNORE_PATTERNS)
+        )
     except Exception as error:
         raise WeightsMissing(repo_id, settings.profile, str(error)) from error
 

@@ -64,20 +64,27 @@ def migrated_template(pg_server: Any) -> str:
     return "rapbot_template"
 
 
+def _drop(server: Any, name: str) -> None:
+    # Dropped at once rather than at server stop: hundreds of leftover databases make the stop slow.
+    server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
 @pytest.fixture
-def database_url(pg_server: Any, migrated_template: str) -> str:
+def database_url(pg_server: Any, migrated_template: str) -> Iterator[str]:
     """A fresh, migrated, empty database for one test, as a SQLAlchemy URL."""
     name = f"t{os.getpid()}_{next(_db_counter)}"
     pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {migrated_template};")
-    return _sqlalchemy_url(pg_server, name)
+    yield _sqlalchemy_url(pg_server, name)
+    _drop(pg_server, name)
 
 
 @pytest.fixture
-def empty_database_url(pg_server: Any) -> str:
+def empty_database_url(pg_server: Any) -> Iterator[str]:
     """A fresh database with no tables at all (for migration tests)."""
     name = f"e{os.getpid()}_{next(_db_counter)}"
     pg_server.psql(f"CREATE DATABASE {name};")
-    return _sqlalchemy_url(pg_server, name)
+    yield _sqlalchemy_url(pg_server, name)
+    _drop(pg_server, name)
 
 
 @pytest.fixture(scope="session")

@@ -250,33 +250,15 @@ class Pipeline:
         named = self._named(text, scope_ids) if text else []
 
         # RAP puts the concepts named in the text first, uncapped; then what was seen, up to topK.
-        refs: list[ConceptRef] = []
-        recognised: list[Recognised] = []
-        taken: set[int] = set()
-        for concept in named:
-            taken.add(concept.id)
-            refs.append(ConceptRef(name=concept.name, info=concept.description, image=self._first_view(concept)))
-            recognised.append(Recognised(name=concept.name, similarity=None, box=None))
+        # A concept both named and seen keeps its place and gains where it was seen.
+        chosen: dict[int, tuple[ConceptInfo, float | None, Box | None]] = {c.id: (c, None, None) for c in named}
         for concept, similarity, box in seen:
-            if concept.id in taken:
-                # Named and seen: keep where it was seen, for drawing.
-                index = next(i for i, r in enumerate(recognised) if r.name == concept.name)
-                recognised[index] = Recognised(name=concept.name, similarity=similarity, box=box)
-                refs[index] = ConceptRef(
-                    name=concept.name, info=concept.description, image=refs[index].image, box=box, score=similarity
-                )
-                continue
-            taken.add(concept.id)
-            refs.append(
-                ConceptRef(
-                    name=concept.name,
-                    info=concept.description,
-                    image=self._first_view(concept),
-                    box=box,
-                    score=similarity,
-                )
-            )
-            recognised.append(Recognised(name=concept.name, similarity=similarity, box=box))
+            chosen[concept.id] = (concept, similarity, box)
+        refs = [
+            ConceptRef(name=c.name, info=c.description, image=self._first_view(c), box=box, score=similarity)
+            for c, similarity, box in chosen.values()
+        ]
+        recognised = [Recognised(name=c.name, similarity=similarity, box=box) for c, similarity, box in chosen.values()]
 
         question = text or caption_instruction()
         with model_call():

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from memory.errors import MemoryStoreError
+from memory.errors import MemoryStoreError, UnknownScope
 from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
 from worker.errors import BAD_REQUEST, RapError
 from worker.pipeline import CandidatesFound, Pipeline
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
+
+SCOPE_CACHE_SIZE = 100_000  # scope ids kept per process (a few MB at most)
 
 
 @contextmanager
@@ -56,16 +58,30 @@ class RapService:
     def __init__(self, store: MemoryStore, pipeline: Pipeline) -> None:
         self.store = store
         self.pipeline = pipeline
+        self._scope_ids: dict[tuple[str, ScopeKind, str], int] = {}
 
     # ---- who reads and writes what -----------------------------------------------------------
     def scope_of(self, who: Requester) -> ScopeInfo:
-        """A DM reads and writes the user's memory; a group chat the group's."""
+        """A DM reads and writes the user's memory; a group chat the group's. A scope's id never
+        changes, so it is remembered: later requests read the scope instead of upserting it."""
+        if who.chat_kind == "group":
+            if not who.chat_id:
+                raise RapError(BAD_REQUEST, "A group request needs the group's chat id.")
+            key = (who.platform, ScopeKind.GROUP, who.chat_id)
+        else:
+            key = (who.platform, ScopeKind.USER, who.user_id)
         with store_errors():
-            if who.chat_kind == "group":
-                if not who.chat_id:
-                    raise RapError(BAD_REQUEST, "A group request needs the group's chat id.")
-                return self.store.scope(who.platform, ScopeKind.GROUP, who.chat_id)
-            return self.store.scope(who.platform, ScopeKind.USER, who.user_id)
+            known = self._scope_ids.get(key)
+            if known is not None:
+                try:
+                    return self.store.get_scope(known)
+                except UnknownScope:  # erased since: make it anew
+                    self._scope_ids.pop(key, None)
+            scope = self.store.scope(*key)
+        if len(self._scope_ids) >= SCOPE_CACHE_SIZE:
+            self._scope_ids.clear()
+        self._scope_ids[key] = scope.id
+        return scope
 
     @staticmethod
     def actor_of(who: Requester) -> Actor:

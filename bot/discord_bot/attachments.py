@@ -46,21 +46,27 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-async def read_image(attachment: AttachmentLike, max_bytes: int) -> bytes:
-    """The attachment's bytes, or `BadAttachment` with a message that says what to send instead."""
+def check_declared(attachment: AttachmentLike, max_bytes: int) -> None:
+    """Refuse by what Discord declares (type, name, size), before downloading anything."""
     if not looks_like_image(attachment):
         raise BadAttachment(f"'{attachment.filename}' is not an image. Please attach a photo (JPEG, PNG, WebP or GIF).")
     if attachment.size > max_bytes:
-        raise BadAttachment(
-            f"'{attachment.filename}' is {_megabytes(attachment.size)}; the limit is {_megabytes(max_bytes)}. "
-            "Please send a smaller photo."
-        )
+        raise BadAttachment(_too_large(attachment.filename, attachment.size, max_bytes))
+
+
+def _too_large(filename: str, size: int, max_bytes: int) -> str:
+    return (
+        f"'{filename}' is too large ({_megabytes(size)}); the limit is {_megabytes(max_bytes)}. "
+        "Please send a smaller photo."
+    )
+
+
+async def read_image(attachment: AttachmentLike, max_bytes: int) -> bytes:
+    """The attachment's bytes, or `BadAttachment` with a message that says what to send instead."""
+    check_declared(attachment, max_bytes)
     data = await attachment.read()
-    if len(data) > max_bytes:
-        raise BadAttachment(
-            f"'{attachment.filename}' is {_megabytes(len(data))}; the limit is {_megabytes(max_bytes)}. "
-            "Please send a smaller photo."
-        )
+    if len(data) > max_bytes:  # the declared size can be missing or wrong
+        raise BadAttachment(_too_large(attachment.filename, len(data), max_bytes))
     if not _has_image_magic(data):
         raise BadAttachment(f"'{attachment.filename}' could not be read as an image. Please attach a photo.")
     return data

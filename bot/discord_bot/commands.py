@@ -38,11 +38,23 @@ class MemoryCommands(commands.Cog):
 
     @app_commands.command(name="remember", description="Remember a thing or person from a photo.")
     @app_commands.describe(
-        name="A short name, e.g. bo", description="What to know about it, e.g. my shiba inu", image="Its photo"
+        name="A short name, e.g. bo",
+        description="What to know about it, e.g. my shiba inu",
+        image="Its photo",
+        image2="Another photo of it (optional: more photos, better recognition)",
+        image3="A third photo of it (optional)",
     )
     async def remember(
-        self, interaction: discord.Interaction, name: Name, description: str, image: discord.Attachment
+        self,
+        interaction: discord.Interaction,
+        name: Name,
+        description: str,
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
     ) -> None:
+        photos = [photo for photo in (image, image2, image3) if photo is not None]
+
         async def work(who: Requester, images: list[bytes]) -> Outgoing:
             result = await self.client.remember(who, clean_name(name), description.strip(), images, str(interaction.id))
             if result.status != "candidates" or result.pending_id is None:
@@ -53,7 +65,7 @@ class MemoryCommands(commands.Cog):
             )
             return Outgoing(render.candidates_text(result), files, view)
 
-        await self.frontend.run(interaction, work, images=[image])
+        await self.frontend.run(interaction, work, images=photos)
 
     @app_commands.command(name="addphoto", description="Add another photo of something I remember.")
     @app_commands.describe(name="Which one", image="Another photo of it")

@@ -11,7 +11,7 @@ import discord
 
 from bot import replies
 from bot.discord_bot import identity, render
-from bot.discord_bot.attachments import AttachmentLike, BadAttachment, looks_like_image, read_image
+from bot.discord_bot.attachments import AttachmentLike, BadAttachment, check_declared, read_image
 from bot.discord_bot.limits import RequestLimits
 from bot.discord_bot.reply import InteractionReply, Outgoing
 from bot.discord_bot.settings import DiscordSettings
@@ -44,12 +44,11 @@ class Frontend:
 
     def precheck(self, user_id: int, guild_id: int | None, images: Sequence[AttachmentLike]) -> str | None:
         """A message refusing the request before any work, or None. Cheap: no download, no worker call."""
-        for image in images:
-            if not looks_like_image(image):
-                return f"'{image.filename}' is not an image. Please attach a photo (JPEG, PNG, WebP or GIF)."
-            if image.size > self.settings.max_attachment_bytes:
-                limit_mb = self.settings.max_attachment_bytes / (1024 * 1024)
-                return f"'{image.filename}' is too large; the limit is {limit_mb:.1f} MB. Please send a smaller photo."
+        try:
+            for image in images:
+                check_declared(image, self.settings.max_attachment_bytes)
+        except BadAttachment as err:
+            return str(err)
         wait = self.limits.try_acquire(user_id, guild_id)
         if wait is not None:
             return replies.rate_limited(wait)

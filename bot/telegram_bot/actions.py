@@ -3,7 +3,7 @@ bot.replies, and send it. Every path answers the user; a failure changes nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.constants import ChatAction, ChatType
@@ -31,6 +31,7 @@ class Turn:
     user_id: int
     who: Requester
     services: Services
+    album: list[Message] = field(default_factory=list)  # every photo of an album, when one was sent
 
     @property
     def chat_id(self) -> int:
@@ -46,6 +47,17 @@ class Turn:
     async def image(self) -> bytes | None:
         file_id = media.find_image(self.message, self.services.settings.max_download_bytes)
         return None if file_id is None else await media.download(self.bot, file_id)
+
+    async def images(self) -> list[bytes]:
+        """Every photo of the album, else the one photo of the message (or of the one it replies to)."""
+        if len(self.album) <= 1:
+            image = await self.image()
+            return [] if image is None else [image]
+        limit = self.services.settings.max_download_bytes
+        file_ids = [media.image_file_id(message, limit) for message in self.album]
+        if None in file_ids:
+            raise media.MediaProblem("Every item of the album must be a photo.")
+        return [await media.download(self.bot, file_id) for file_id in file_ids if file_id is not None]
 
 
 async def run_command(turn: Turn, command: grammar.Command) -> None:
@@ -74,12 +86,14 @@ async def run_command(turn: Turn, command: grammar.Command) -> None:
         case grammar.Remember(name, description):
             await remember(turn, name, description)
         case grammar.AddPhoto(name):
-            image = await turn.image()
-            if image is None:
+            images = await turn.images()
+            if not images:
                 await turn.say(replies.need_photo("addphoto"))
                 return
             async with chat_action(turn.bot, turn.chat_id):
-                concept = await client.add_view(turn.who, name, image, request_id=_request_id(turn.message))
+                for index, image in enumerate(images):
+                    request_id = f"{_request_id(turn.message)}:{index}"
+                    concept = await client.add_view(turn.who, name, image, request_id=request_id)
             await turn.say(replies.photo_added(concept))
         case grammar.Choose(choice):
             pending_id = turn.services.pending.get((turn.chat_id, turn.user_id))
@@ -150,13 +164,11 @@ async def run_command(turn: Turn, command: grammar.Command) -> None:
             pass  # addressed to another bot
 
 
-async def remember(turn: Turn, name: str, description: str, images: list[bytes] | None = None) -> None:
-    if images is None:
-        image = await turn.image()
-        if image is None:
-            await turn.say(replies.need_photo("remember"))
-            return
-        images = [image]
+async def remember(turn: Turn, name: str, description: str) -> None:
+    images = await turn.images()
+    if not images:
+        await turn.say(replies.need_photo("remember"))
+        return
     async with chat_action(turn.bot, turn.chat_id):
         result = await turn.services.client.remember(
             turn.who, name, description, images, request_id=_request_id(turn.message)

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
@@ -21,11 +21,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.replies import _HELP_LINES
 from bot.telegram_bot import handlers
 from bot.telegram_bot.redact import protect_logs
 from bot.telegram_bot.services import SERVICES_KEY, Services
-from bot.telegram_bot.settings import TelegramSettings
+from bot.telegram_bot.settings import TelegramSettings, describe_errors
 from worker.client import RapClient
 
 log = logging.getLogger(__name__)
@@ -35,10 +34,14 @@ class RetryingRateLimiter(AIORateLimiter):
     """PTB's AIORateLimiter retries RetryAfter (flood control); this also retries network errors
     (a dropped connection, a 502 from Telegram), so a reply is delayed rather than lost."""
 
+    def __init__(self, max_retries: int) -> None:
+        super().__init__(max_retries=max_retries)
+        self.network_retries = max_retries
+
     async def process_request(
         self, callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any, rate_limit_args: Any
     ) -> Any:  # type: ignore[override]
-        attempts = (rate_limit_args or self._max_retries) + 1
+        attempts = (rate_limit_args or self.network_retries) + 1
         for attempt in range(attempts):
             try:
                 return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
@@ -54,15 +57,41 @@ class RetryingRateLimiter(AIORateLimiter):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def menu_commands() -> list[BotCommand]:
-    """The command menu Telegram shows next to the text field (set with setMyCommands)."""
-    wanted = ("remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share", "export", "forgetme")
-    descriptions = dict(_HELP_LINES)
-    return [BotCommand("help", "how to use me, with examples")] + [BotCommand(n, descriptions[n]) for n in wanted]
+_DESCRIPTIONS = {
+    "help": "how to use me, with examples",
+    "remember": "remember a thing or person from a photo",
+    "addphoto": "add another photo of something I remember",
+    "concepts": "list what I remember",
+    "show": "show one, with its photos",
+    "edit": "change its description",
+    "rename": "rename it",
+    "forget": "forget it",
+    "share": "copy one of yours into this group",
+    "export": "download everything you stored",
+    "forgetme": "erase everything about you",
+    "lock": "only moderators may change this group's memory",
+    "unlock": "everyone may change this group's memory",
+    "threshold": "how sure I must be to recognise something",
+    "autocaption": "caption every photo sent to this group",
+    "audit": "who changed what, and when",
+    "purge": "remove one member's contributions",
+}
+_PRIVATE_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "export", "forgetme")
+_GROUP_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share")
+_ADMIN_MENU = (*_GROUP_MENU, "lock", "unlock", "threshold", "autocaption", "audit", "purge")
+
+
+def _menu(names: tuple[str, ...]) -> list[BotCommand]:
+    return [BotCommand(name, _DESCRIPTIONS[name]) for name in names]
 
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
-    await application.bot.set_my_commands(menu_commands())
+    """The command menus Telegram shows next to the text field: one for private chats, one for
+    group members, and one with the moderation commands for group administrators."""
+    bot = application.bot
+    await bot.set_my_commands(_menu(_PRIVATE_MENU))
+    await bot.set_my_commands(_menu(_GROUP_MENU), scope=BotCommandScopeAllGroupChats())
+    await bot.set_my_commands(_menu(_ADMIN_MENU), scope=BotCommandScopeAllChatAdministrators())
 
 
 def build_application(settings: TelegramSettings, client: RapClient) -> Application:  # type: ignore[type-arg]
@@ -109,7 +138,9 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
     try:
         settings = settings or TelegramSettings()
         settings.require_token()
-    except (ValidationError, ValueError) as err:
+    except ValidationError as err:
+        raise SystemExit(f"rapbot telegram: {describe_errors(err)}") from None
+    except ValueError as err:
         raise SystemExit(f"rapbot telegram: {err}") from None
     if client is None:
         from worker.factory import get_client  # loads the pipeline: imported late to keep the CLI light

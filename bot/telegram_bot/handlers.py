@@ -87,28 +87,8 @@ async def handle(bot: Bot, svc: Services, message: Message, album: list[Message]
         await reply_text(message, replies.rate_limited(wait_s))
         return
     who = await svc.requester(bot, message.chat, user.id, message.sender_chat)
-    turn = actions.Turn(bot, message, user.id, who, svc)
-    await _guarded(turn.message, _run(turn, command, album))
-
-
-async def _run(turn: actions.Turn, command: grammar.Command, album: list[Message]) -> None:
-    if len(album) > 1 and isinstance(command, grammar.Remember | grammar.AddPhoto):
-        images = [await _album_image(turn, m) for m in album]
-        if isinstance(command, grammar.Remember):
-            await actions.remember(turn, command.name, command.description, images)
-            return
-        for image in images:
-            concept = await turn.services.client.add_view(turn.who, command.name, image)
-        await turn.say(replies.photo_added(concept))
-        return
-    await actions.run_command(turn, command)
-
-
-async def _album_image(turn: actions.Turn, message: Message) -> bytes:
-    file_id = media.image_file_id(message, turn.services.settings.max_download_bytes)
-    if file_id is None:
-        raise media.MediaProblem("Every item of the album must be a photo.")
-    return await media.download(turn.bot, file_id)
+    turn = actions.Turn(bot, message, user.id, who, svc, album)
+    await _guarded(message, actions.run_command(turn, command))
 
 
 async def _guarded(message: Message, work: Awaitable[None]) -> None:

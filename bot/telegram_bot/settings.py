@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IdSet = Annotated[frozenset[int], NoDecode]
@@ -61,11 +61,12 @@ class TelegramSettings(BaseSettings):
             return frozenset({value})
         return value
 
-    @model_validator(mode="after")
-    def _webhook_needs_https(self) -> TelegramSettings:
-        if self.webhook_url is not None and not self.webhook_url.startswith("https://"):
-            raise ValueError("RAPBOT_TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram only posts to HTTPS)")
-        return self
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_needs_https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram only posts to HTTPS)")
+        return value
 
     def require_token(self) -> str:
         if self.token is None or not self.token.get_secret_value().strip():
@@ -74,3 +75,14 @@ class TelegramSettings(BaseSettings):
                 "RAPBOT_TELEGRAM_TOKEN (environment or .env)."
             )
         return self.token.get_secret_value().strip()
+
+
+def describe_errors(err: ValidationError) -> str:
+    """One line per bad setting, naming its variable. Never pydantic's own text: it quotes the
+    input values, and the input may hold the token."""
+    lines = []
+    for error in err.errors():
+        field = "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"RAPBOT_TELEGRAM_{field}: {message}" if field else message)
+    return "; ".join(lines)

@@ -10,7 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-from bot.console import ConsoleSession, main, make_requester
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from bot.console import ConsoleSession, main, make_requester, prompt_lines, run_session
+from bot.replies import help_text
 from bot.settings import ConsoleSettings
 from worker.client import RapClient
 
@@ -212,13 +217,6 @@ def test_rapbot_console_over_stdin(console_env: str, photos: dict[str, Path], tm
 async def test_interactive_prompt_answers_each_line_and_keeps_history(
     console_client: RapClient, tmp_path: Path
 ) -> None:
-    from prompt_toolkit.application import create_app_session
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    from bot.console import prompt_lines, run_session
-    from bot.replies import help_text
-
     session = ConsoleSession(console_client, make_requester("erin", None, False), tmp_path, ConsoleSettings())
     history = tmp_path / "history"
     written: list[str] = []

@@ -322,7 +322,7 @@ async def test_names_autocomplete_from_the_chats_memory(
     assert [c.value for c in await cmds.own_names(in_guild, "re")] == ["rex"]
 
 
-async def test_unanswered_buttons_expire_with_a_message(cmds: MemoryCommands, photos: dict[str, bytes]) -> None:
+async def test_unanswered_buttons_expire_with_a_message(cmds: MemoryCommands) -> None:
     alice = fake.user()
     it = fake.interaction(alice)
     await cmds.forgetme.callback(cmds, it)
@@ -331,3 +331,15 @@ async def test_unanswered_buttons_expire_with_a_message(cmds: MemoryCommands, ph
     await view.on_timeout()
     assert "expired" in str(it.edit_original_response.await_args.kwargs["content"])
     assert it.edit_original_response.await_args.kwargs["view"] is None
+
+
+async def test_remember_with_several_photos_stores_one_concept_with_every_photo(
+    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+) -> None:
+    alice = fake.user()
+    it = fake.interaction(alice)
+    first, second = fake.attachment(photos["rocket"], "a.jpg"), fake.attachment(photos["chelsea"], "b.jpg")
+    await cmds.remember.callback(cmds, it, name="bo", description="my dog", image=first, image2=second)
+    said = fake.last(it)
+    assert said.content.startswith("remembered <bo>") and "2 photos" in said.content
+    assert (await rap_client.show(dm(alice), "bo")).concept.view_count == 2

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from memory_testkit import ENCODER, jpeg, make_view, png, unit
 
-from memory.errors import DuplicateName, InvalidSetting, QuotaExceeded, UnknownConcept
+from memory.errors import DuplicateName, InvalidSetting, PermissionDenied, QuotaExceeded, UnknownConcept
 from memory.types import Actor
 
 BOB = Actor("bob")
@@ -41,6 +41,14 @@ def test_share_refuses_duplicates_unknowns_same_scope_and_full_groups(
     with pytest.raises(QuotaExceeded):
         store.share(user_scope.id, group_scope.id, alice, "rex")
     assert store.get_by_names([group_scope.id], ["rex"]) == []
+
+
+def test_share_only_into_groups(store, user_scope, alice, add) -> None:
+    bobs = store.scope("telegram", "user", "bob")
+    add(user_scope, alice, "bo")
+    with pytest.raises(PermissionDenied, match="group"):
+        store.share(user_scope.id, bobs.id, alice, "bo")
+    assert store.list_concepts(bobs.id).total == 0
 
 
 def _export(store, platform: str, user: str) -> tuple[dict, zipfile.ZipFile]:

@@ -143,3 +143,13 @@ def test_class_features_drive_the_scores(detector: YoloWorldDetector) -> None:
     assert cups and people
     assert [d.score for d in cups] != [d.score for d in people]
     assert detector.detect(image, ["cup"], conf=0.001, max_boxes=5) == cups
+
+
+def test_conf_and_max_boxes_default_to_the_settings(
+    detector: YoloWorldDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = Image.fromarray(data.astronaut())
+    monkeypatch.setattr(detector, "settings", ModelSettings(detector_conf=0.3, detector_max_boxes=2))
+    detections = detector.detect(image, CLASSES)
+    assert 0 < len(detections) <= 2
+    assert all(d.score >= 0.3 for d in detections)

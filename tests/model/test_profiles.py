@@ -82,3 +82,25 @@ def test_the_cpu_profile_shares_one_vit_b32_between_encoder_and_detector() -> No
     assert isinstance(gpu.detector, YoloWorldDetector)
     assert gpu.detector.text_encoder is not gpu.encoder
     assert gpu.detector.text_encoder.encoder_id == "open_clip:ViT-B-32/openai"
+
+
+def test_settings_come_from_rapbot_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RAPBOT_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("RAPBOT_DETECTOR_CONF", "0.25")
+    monkeypatch.setenv("RAPBOT_DETECTOR_MAX_BOXES", "5")
+    settings = ModelSettings()
+    assert settings.model_dir == tmp_path
+    assert settings.hf_cache_dir == tmp_path / "hf"
+    assert (settings.detector_conf, settings.detector_max_boxes) == (0.25, 5)
+
+
+def test_bad_settings_are_refused_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("RAPBOT_DETECTOR_CONF", "1.5")
+    with pytest.raises(ValidationError, match="detector_conf"):
+        ModelSettings()
+    monkeypatch.delenv("RAPBOT_DETECTOR_CONF")
+    monkeypatch.setenv("RAPBOT_PROFILE", "huge")
+    with pytest.raises(ValidationError, match="profile"):
+        ModelSettings()

@@ -28,6 +28,7 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
     failed: bool = False  # answered with an injected error (fail_next), so nothing reached the chat
 
     @property

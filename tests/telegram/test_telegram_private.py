@@ -22,10 +22,15 @@ async def remember_whole(bot: Harness, chatter: Chatter, photo: bytes, caption: 
     return replies
 
 
-async def test_menu_is_registered_at_start(bot: Harness) -> None:
-    calls = await bot.api.wait_for(lambda api: api.calls_to("setMyCommands"), what="setMyCommands")
-    commands = [c["command"] for c in calls[0].params["commands"]]
-    assert {"help", "remember", "concepts", "forget", "export", "forgetme"} <= set(commands)
+async def test_menus_are_registered_at_start(bot: Harness) -> None:
+    await bot.api.wait_for(lambda api: len(api.calls_to("setMyCommands")) == 3, what="three menus")
+    menus = {
+        str(call.params.get("scope", {}).get("type", "default")): {c["command"] for c in call.params["commands"]}
+        for call in bot.api.calls_to("setMyCommands")
+    }
+    assert {"help", "remember", "concepts", "forget", "export", "forgetme"} <= menus["default"]
+    assert "share" in menus["all_group_chats"] and "lock" not in menus["all_group_chats"]
+    assert {"lock", "unlock", "purge", "audit"} <= menus["all_chat_administrators"]
 
 
 async def test_start_and_help_answer(bot: Harness) -> None:
@@ -141,6 +146,11 @@ async def test_album_makes_one_concept_with_every_photo(bot: Harness, photos: di
     assert "remembered <kitty>" in replies[0] and "[2 photos]" in replies[0], replies
     listing = await bot.send(ann.text, "/concepts")
     assert listing[0].startswith("1 remembered")
+    before = len(bot.api.sent_texts(ann.chat_id))
+    ann.photo(photos["coffee"], caption="/addphoto kitty", media_group_id="album2")
+    ann.photo(photos["rocket"], media_group_id="album2")
+    added = await bot.api.wait_for_replies(ann.chat_id, before)
+    assert "added a photo to <kitty>" in added[0] and "[4 photos]" in added[0], added
 
 
 async def test_two_users_never_see_each_others_concepts(bot: Harness, photos: dict[str, bytes]) -> None:
@@ -186,6 +196,19 @@ async def test_concepts_pages_with_buttons(bot: Harness, photos: dict[str, bytes
     second = await bot.send(ann.press, {}, buttons["next »"])
     assert "page 2 of 2" in second[0] and "cup2" in second[0]
     assert bot.api.calls_to("editMessageText", ann.chat_id), "paging edits the list in place"
+
+    # A listing longer than Telegram's 4096 characters arrives in several messages, nothing lost.
+    long_descriptions = {f"cup{i}": f"cup {i} " + "with a long story " * 100 for i in range(3)}
+    for name, description in long_descriptions.items():
+        await bot.send(ann.text, f"/edit {name}: {description}")
+    bot.application.bot_data["rapbot"].settings.concepts_page_size = 3
+    before = len(bot.api.sent_texts(ann.chat_id))
+    ann.text("/concepts")
+    await bot.api.wait_for(lambda api: len(api.sent_texts(ann.chat_id)) >= before + 2, what="two pieces")
+    listing = bot.api.sent_texts(ann.chat_id)[before:]
+    assert len(listing) == 2 and all(len(piece) <= 4096 for piece in listing)
+    joined = " ".join(" ".join(piece.split()) for piece in listing)
+    assert all(" ".join(d.split()) in joined for d in long_descriptions.values())
 
 
 @pytest.mark.parametrize("telegram_settings_overrides", [{"annotated_replies": False}])

@@ -64,9 +64,17 @@ def test_settings_read_ids_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RAPBOT_TELEGRAM_OWNER_IDS", "alice")
     with pytest.raises(ValidationError, match="numeric Telegram user ids"):
         TelegramSettings()
+    with pytest.raises(SystemExit) as ended:  # `rapbot telegram` names the variable, never the token
+        run()
+    assert "RAPBOT_TELEGRAM_OWNER_IDS: must be a comma-separated list of numeric" in str(ended.value)
+    assert TOKEN not in str(ended.value)
     monkeypatch.delenv("RAPBOT_TELEGRAM_OWNER_IDS")
-    with pytest.raises(ValidationError, match="https"):
-        TelegramSettings(webhook_url="http://example.org/hook")
+    monkeypatch.setenv("RAPBOT_TELEGRAM_WEBHOOK_URL", "http://example.org/hook")
+    with pytest.raises(SystemExit) as ended:
+        run()
+    assert "RAPBOT_TELEGRAM_WEBHOOK_URL: must be an https:// URL" in str(ended.value)
+    assert TOKEN not in str(ended.value)
+    monkeypatch.delenv("RAPBOT_TELEGRAM_WEBHOOK_URL")
     monkeypatch.delenv("RAPBOT_TELEGRAM_TOKEN")
     with pytest.raises(ValueError, match="BotFather"):
         TelegramSettings(_env_file=None).require_token()  # type: ignore[call-arg]

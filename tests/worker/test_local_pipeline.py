@@ -163,3 +163,16 @@ async def test_empty_request_and_duplicate_name_are_refused(
         await client.remember(alice, "  ", "no name", [photos["coffee"]])
     assert nameless.value.code == "invalid_name"
     assert (await client.list_concepts(alice)).total == 1
+
+
+async def test_erase_forgets_everything_and_the_user_can_start_again(
+    client: LocalClient, alice: Requester, photos: dict[str, bytes]
+) -> None:
+    await remember_whole(client, alice, "mochi", photos["cat"])
+    exported = await client.export(alice)
+    assert exported[:2] == b"PK"  # a zip
+    erased = await client.erase(alice)
+    assert erased.concepts_deleted == 1 and erased.views_deleted == 1
+    assert (await client.list_concepts(alice)).total == 0
+    await remember_whole(client, alice, "mochi", photos["cat"])
+    assert [c.name for c in (await client.list_concepts(alice)).items] == ["mochi"]
