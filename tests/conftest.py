@@ -38,6 +38,12 @@ def pg_server() -> Iterator[Any]:
 
     datadir = Path(tempfile.mkdtemp(prefix="rbpg-", dir="/tmp"))
     server = pgserver.get_server(datadir, cleanup_mode="stop")
+    # A throwaway test server needs no durability; without this, stopping it flushes every test
+    # database to disk (tens of seconds).
+    server.psql("ALTER SYSTEM SET fsync = off;")
+    server.psql("ALTER SYSTEM SET synchronous_commit = off;")
+    server.psql("ALTER SYSTEM SET full_page_writes = off;")
+    server.psql("SELECT pg_reload_conf();")
     try:
         yield server
     finally:

@@ -83,7 +83,11 @@ def _decode_kwargs(redis: Redis, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
     """Run one request and push its reply; a request already answered is answered again from Redis."""
-    ctx = context()
+    try:
+        ctx = context()
+    except Exception as exc:  # Postgres down or misconfigured: say so, and try again next request
+        _reply_unavailable(request_id, as_rap_error(exc))
+        return
     expiry = ctx.settings.result_expires_s
     envelope = ctx.redis.get(done_key(request_id))
     with ctx.redis.pipeline() as pipe:
@@ -96,6 +100,18 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
         pipe.rpush(reply_key(request_id), envelope)
         pipe.expire(reply_key(request_id), expiry)
         pipe.execute()
+
+
+def _reply_unavailable(request_id: str, error: RapError) -> None:
+    settings = WorkerSettings()
+    redis = redis_for(settings)
+    try:
+        with redis.pipeline() as pipe:
+            pipe.rpush(reply_key(request_id), error_envelope(error))
+            pipe.expire(reply_key(request_id), settings.result_expires_s)
+            pipe.execute()
+    finally:
+        redis.close()
 
 
 def _execute(ctx: WorkerContext, method: str, kwargs: dict[str, Any]) -> tuple[str, bool]:

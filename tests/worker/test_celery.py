@@ -157,6 +157,7 @@ async def test_redis_down_is_a_clear_error_and_writes_nothing(
 
 
 def start_subprocess_worker(settings: WorkerSettings, database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """`rapbot worker` in its own process (and process group), serving this run's queues."""
     env = dict(
         os.environ,
         PYTHONPATH=str(ROOT),
@@ -217,3 +218,18 @@ async def test_a_worker_killed_mid_task_is_replaced_and_the_request_answered_onc
     page = store.list_concepts(scope.id)
     assert [c.name for c in page.items] == ["desk"] and page.items[0].view_count == 2
     assert redis.llen(reply_key(request_id)) == 0  # one reply, taken by the client: none left over
+
+
+async def test_postgres_down_is_a_clear_error(alice: Requester, tmp_path: Path) -> None:
+    settings = settings_for_run(client_timeout_s=120)
+    client = CeleryClient(settings)
+    # Nothing listens on port 1: the worker cannot open the memory store.
+    worker = start_subprocess_worker(settings, "postgresql+psycopg://rapbot@127.0.0.1:1/rapbot", tmp_path / "log")
+    try:
+        with pytest.raises(RapError) as err:
+            await client.list_concepts(alice)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        await client.close()
+    assert err.value.code == BACKEND_DOWN, err.value.message
