@@ -11,6 +11,7 @@ from worker.errors import BACKEND_DOWN, MODEL_MISSING, OUT_OF_MEMORY, TIMEOUT, R
 log = logging.getLogger(__name__)
 
 INTERNAL = "internal"
+DATABASE_DOWN_MESSAGE = "The memory database is not reachable right now. Nothing was changed; please try again later."
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -22,7 +23,9 @@ def as_rap_error(exc: BaseException) -> RapError:
     if isinstance(exc, RapError):
         return exc
     if isinstance(exc, StoreUnavailable):
-        return RapError(BACKEND_DOWN, exc.message)
+        # Our own words: the store's message may name the database's address.
+        log.error("memory store unavailable: %s", type(exc.__cause__ or exc).__name__)
+        return RapError(BACKEND_DOWN, DATABASE_DOWN_MESSAGE)
     if isinstance(exc, MemoryStoreError):
         return RapError(exc.code, exc.message)
     if type(exc).__name__ == "WeightsMissing":  # model.weights.WeightsMissing: its message says how to fix it
@@ -33,6 +36,6 @@ def as_rap_error(exc: BaseException) -> RapError:
         return RapError(TIMEOUT, "That took too long and was stopped. Please try again, maybe with a smaller photo.")
     if type(exc).__name__ in ("OperationalError", "InterfaceError"):  # SQLAlchemy/psycopg: Postgres down
         log.error("database unreachable: %s", type(exc).__name__)
-        return RapError(BACKEND_DOWN, "The memory database is not reachable right now. Nothing was changed.")
+        return RapError(BACKEND_DOWN, DATABASE_DOWN_MESSAGE)
     log.exception("unexpected error in a request", exc_info=exc)
     return RapError(INTERNAL, "Something went wrong on our side. Nothing was changed; please try again.")

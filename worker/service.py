@@ -1,15 +1,13 @@
 """Every client operation as one blocking call over (store, pipeline): who may read and write which
-scope, the store's errors turned into RapError, results turned into worker.schemas. LocalClient
+scope, results turned into worker.schemas (worker.runtime turns every error into a RapError). LocalClient
 runs these in a thread; the Celery tasks run the very same methods, so both give the same result."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from memory.errors import MemoryStoreError, UnknownScope
+from memory.errors import UnknownScope
 from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
 from worker.errors import BAD_REQUEST, RapError
 from worker.pipeline import CandidatesFound, Pipeline
@@ -31,15 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCOPE_CACHE_SIZE = 100_000  # scope ids kept per process (a few MB at most)
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    """The store's typed errors carry a user-facing message already: pass it on as RapError."""
-    try:
-        yield
-    except MemoryStoreError as err:
-        raise RapError(err.code, err.message) from None
 
 
 def summary(concept: ConceptInfo) -> ConceptSummary:
@@ -70,14 +59,13 @@ class RapService:
             key = (who.platform, ScopeKind.GROUP, who.chat_id)
         else:
             key = (who.platform, ScopeKind.USER, who.user_id)
-        with store_errors():
-            known = self._scope_ids.get(key)
-            if known is not None:
-                try:
-                    return self.store.get_scope(known)
-                except UnknownScope:  # erased since: make it anew
-                    self._scope_ids.pop(key, None)
-            scope = self.store.scope(*key)
+        known = self._scope_ids.get(key)
+        if known is not None:
+            try:
+                return self.store.get_scope(known)
+            except UnknownScope:  # erased since: make it anew
+                self._scope_ids.pop(key, None)
+        scope = self.store.scope(*key)
         if len(self._scope_ids) >= SCOPE_CACHE_SIZE:
             self._scope_ids.clear()
         self._scope_ids[key] = scope.id
@@ -92,8 +80,7 @@ class RapService:
         self, who: Requester, name: str, description: str, images: list[bytes], request_id: str | None = None
     ) -> RememberResult:
         scope = self.scope_of(who)
-        with store_errors():
-            outcome = self.pipeline.remember(scope.id, self.actor_of(who), name, description, images, request_id)
+        outcome = self.pipeline.remember(scope.id, self.actor_of(who), name, description, images, request_id)
         if isinstance(outcome, CandidatesFound):
             return RememberResult(
                 status="candidates",
@@ -105,73 +92,61 @@ class RapService:
 
     def choose(self, who: Requester, pending_id: str, choice: int | str) -> RememberResult:
         scope = self.scope_of(who)
-        with store_errors():
-            stored = self.pipeline.choose(scope.id, self.actor_of(who), pending_id, choice)
+        stored = self.pipeline.choose(scope.id, self.actor_of(who), pending_id, choice)
         if stored is None:
             return RememberResult(status="cancelled")
         return RememberResult(status="stored", concept=summary(stored.concept), views_added=stored.views_added)
 
     def add_view(self, who: Requester, name: str, image: bytes, request_id: str | None = None) -> ConceptSummary:
         scope = self.scope_of(who)
-        with store_errors():
-            return summary(self.pipeline.add_view(scope.id, self.actor_of(who), name, image, request_id))
+        return summary(self.pipeline.add_view(scope.id, self.actor_of(who), name, image, request_id))
 
     def answer(self, who: Requester, image: bytes | None, text: str | None) -> AnswerResult:
         scope = self.scope_of(who)
-        with store_errors():
-            return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
+        return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
 
     # ---- the store alone ---------------------------------------------------------------------
     def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage:
         scope = self.scope_of(who)
-        with store_errors():
-            page = self.store.list_concepts(scope.id, offset, limit)
+        page = self.store.list_concepts(scope.id, offset, limit)
         return ConceptPage(
             items=[summary(c) for c in page.items], total=page.total, offset=page.offset, limit=page.limit
         )
 
     def show(self, who: Requester, name: str) -> ConceptDetail:
         scope = self.scope_of(who)
-        with store_errors():
-            concept = self.store.get(scope.id, name)
-            views = self.store.views(concept.id)
+        concept = self.store.get(scope.id, name)
+        views = self.store.views(concept.id)
         return ConceptDetail(concept=summary(concept), images=[view.image_jpeg for view in views])
 
     def edit(self, who: Requester, name: str, description: str) -> ConceptSummary:
         scope = self.scope_of(who)
-        with store_errors():
-            return summary(self.store.edit_description(scope.id, self.actor_of(who), name, description))
+        return summary(self.store.edit_description(scope.id, self.actor_of(who), name, description))
 
     def rename(self, who: Requester, old: str, new: str) -> ConceptSummary:
         scope = self.scope_of(who)
-        with store_errors():
-            return summary(self.store.rename(scope.id, self.actor_of(who), old, new))
+        return summary(self.store.rename(scope.id, self.actor_of(who), old, new))
 
     def recategorise(self, who: Requester, name: str, category: str) -> ConceptSummary:
         scope = self.scope_of(who)
-        with store_errors():
-            return summary(self.store.set_category(scope.id, self.actor_of(who), name, category))
+        return summary(self.store.set_category(scope.id, self.actor_of(who), name, category))
 
     def forget(self, who: Requester, name: str) -> None:
         scope = self.scope_of(who)
-        with store_errors():
-            self.store.forget(scope.id, self.actor_of(who), name)
+        self.store.forget(scope.id, self.actor_of(who), name)
 
     def share(self, who: Requester, name: str) -> ConceptSummary:
         if who.chat_kind != "group" or not who.chat_id:
             raise RapError(BAD_REQUEST, "Share from inside the group you want to share with.")
         group = self.scope_of(who)
-        with store_errors():
-            own = self.store.scope(who.platform, ScopeKind.USER, who.user_id)
-            return summary(self.store.share(own.id, group.id, self.actor_of(who), name))
+        own = self.store.scope(who.platform, ScopeKind.USER, who.user_id)
+        return summary(self.store.share(own.id, group.id, self.actor_of(who), name))
 
     def export(self, who: Requester) -> bytes:
-        with store_errors():
-            return self.store.export_user(who.platform, who.user_id)
+        return self.store.export_user(who.platform, who.user_id)
 
     def erase(self, who: Requester) -> ErasureSummary:
-        with store_errors():
-            report = self.store.erase_user(who.platform, who.user_id, self.actor_of(who))
+        report = self.store.erase_user(who.platform, who.user_id, self.actor_of(who))
         return ErasureSummary(
             concepts_deleted=report.concepts_deleted,
             views_deleted=report.views_deleted,
@@ -190,14 +165,13 @@ class RapService:
         auto_caption: bool | None = None,
     ) -> GroupSettings:
         scope = self.scope_of(who)
-        with store_errors():
-            updated = self.store.update_settings(
-                scope.id,
-                self.actor_of(who),
-                locked=locked,
-                similarity_threshold=similarity_threshold,
-                auto_caption=auto_caption,
-            )
+        updated = self.store.update_settings(
+            scope.id,
+            self.actor_of(who),
+            locked=locked,
+            similarity_threshold=similarity_threshold,
+            auto_caption=auto_caption,
+        )
         return self._group_settings(updated)
 
     def _group_settings(self, scope: ScopeInfo) -> GroupSettings:
@@ -209,8 +183,7 @@ class RapService:
 
     def audit(self, who: Requester, limit: int = 20) -> list[AuditItem]:
         scope = self.scope_of(who)
-        with store_errors():
-            entries = self.store.audit(scope.id, limit)
+        entries = self.store.audit(scope.id, limit)
         return [
             AuditItem(
                 at=entry.at,
@@ -226,8 +199,7 @@ class RapService:
         if who.chat_kind != "group":
             raise RapError(BAD_REQUEST, "Purge works in a group chat.")
         scope = self.scope_of(who)
-        with store_errors():
-            return self.store.purge_member(scope.id, self.actor_of(who), member_id)
+        return self.store.purge_member(scope.id, self.actor_of(who), member_id)
 
 
 def _concept_name(details: dict[str, object]) -> str | None:

@@ -135,6 +135,6 @@ def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
 def register_tasks(app: Celery) -> None:
     for name in (PIPELINE_TASK, STORE_TASK):
 
-        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
+        @app.task(name=name, bind=True, acks_late=False)
         def _task(self: Task, method: str, kwargs: dict[str, Any], request_id: str) -> None:
             run_request(method, kwargs, request_id)

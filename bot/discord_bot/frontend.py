@@ -12,9 +12,9 @@ import discord
 from bot import replies
 from bot.discord_bot import identity, render
 from bot.discord_bot.attachments import AttachmentLike, BadAttachment, check_declared, read_image
-from bot.discord_bot.limits import RequestLimits
 from bot.discord_bot.reply import InteractionReply, Outgoing
 from bot.discord_bot.settings import DiscordSettings
+from bot.ratelimit import RequestLimits
 from worker.client import RapClient
 from worker.errors import RapError
 from worker.schemas import Requester
@@ -33,7 +33,7 @@ class Frontend:
 
     @classmethod
     def create(cls, settings: DiscordSettings, client: RapClient) -> Frontend:
-        limits = RequestLimits.per_minute(settings.user_requests_per_minute, settings.guild_requests_per_minute)
+        limits = RequestLimits.create(settings.user_requests_per_minute, settings.guild_requests_per_minute)
         return cls(settings, client, limits)
 
     def requester(self, user: discord.User | discord.Member, guild_id: int | None) -> Requester:

@@ -82,8 +82,8 @@ async def handle(bot: Bot, svc: Services, message: Message, album: list[Message]
             return
     if isinstance(command, grammar.OtherBot):
         return
-    wait_s = await svc.limits.try_acquire(user.id, message.chat.id if in_group else None)
-    if wait_s > 0:
+    wait_s = svc.limits.try_acquire(user.id, message.chat.id if in_group else None)
+    if wait_s is not None:
         await reply_text(message, replies.rate_limited(wait_s))
         return
     who = await svc.requester(bot, message.chat, user.id, message.sender_chat)
@@ -112,7 +112,7 @@ async def _auto_caption(bot: Bot, svc: Services, message: Message) -> None:
             return
     except RapError:
         return  # an unknown group has no settings yet: auto captions are off
-    if await svc.limits.try_acquire(user.id, message.chat.id) > 0:
+    if svc.limits.try_acquire(user.id, message.chat.id) is not None:
         return  # never nag a group about limits for messages it did not address to the bot
     await _guarded(message, actions.ask(actions.Turn(bot, message, user.id, who, svc), ""))
 

@@ -8,9 +8,9 @@ from telegram import Bot, Chat
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from bot.ratelimit import RequestLimits
 from bot.telegram_bot.albums import AlbumCollector, AlbumHandler
 from bot.telegram_bot.confirmations import Confirmations
-from bot.telegram_bot.limits import RequestLimits
 from bot.telegram_bot.moderators import ModeratorCache
 from bot.telegram_bot.settings import TelegramSettings
 from worker.client import RapClient
@@ -38,7 +38,7 @@ class Services:
             settings=settings,
             client=client,
             moderators=ModeratorCache(settings.moderator_cache_ttl_s, settings.owner_ids),
-            limits=RequestLimits(settings.user_rate_limit, settings.group_rate_limit, settings.rate_window_s),
+            limits=RequestLimits.create(settings.user_rate_limit, settings.group_rate_limit, settings.rate_window_s),
         )
 
     async def requester(self, bot: Bot, chat: Chat, user_id: int, sender_chat: Chat | None = None) -> Requester:

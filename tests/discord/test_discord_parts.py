@@ -16,7 +16,6 @@ from PIL import Image
 from bot.discord_bot.app import MissingToken, _serve, bot_intents, build_bot, run
 from bot.discord_bot.attachments import BadAttachment, read_image
 from bot.discord_bot.identity import requester
-from bot.discord_bot.limits import RequestLimits
 from bot.discord_bot.settings import DiscordSettings
 
 
@@ -24,35 +23,6 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_user_over_the_limit_waits_until_the_window_passes() -> None:
-    clock = Clock()
-    limits = RequestLimits.per_minute(user_limit=2, guild_limit=100, clock=clock)
-    assert limits.try_acquire(1, None) is None
-    assert limits.try_acquire(1, None) is None
-    wait = limits.try_acquire(1, None)
-    assert wait is not None and 0 < wait <= 60
-    assert limits.try_acquire(2, None) is None  # another user is not held back
-    clock.now += 61
-    assert limits.try_acquire(1, None) is None
-
-
-def test_a_busy_guild_holds_back_its_members_but_not_dms() -> None:
-    limits = RequestLimits.per_minute(user_limit=100, guild_limit=2, clock=Clock())
-    assert limits.try_acquire(1, 50) is None
-    assert limits.try_acquire(2, 50) is None
-    assert limits.try_acquire(3, 50) is not None
-    assert limits.try_acquire(3, 51) is None
-    assert limits.try_acquire(3, None) is None
 
 
 async def test_images_are_read_and_everything_else_refused_with_a_reason() -> None:

@@ -41,7 +41,7 @@ def settings_for_run(**overrides: Any) -> WorkerSettings:
         "pipeline_queue": f"test-{run}-gpu",
         "store_queue": f"test-{run}-store",
         "reply_max_new_tokens": 16,
-        "client_timeout_s": 240,
+        "client_timeout_s": 45,
     }
     values.update(overrides)
     return WorkerSettings(**values)
@@ -233,3 +233,4 @@ async def test_postgres_down_is_a_clear_error(alice: Requester, tmp_path: Path) 
         worker.wait(timeout=30)
         await client.close()
     assert err.value.code == BACKEND_DOWN, err.value.message
+    assert "127.0.0.1" not in err.value.message and "Nothing was changed" in err.value.message
