@@ -9,7 +9,6 @@ box found when it was remembered) stays findable."""
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from PIL import Image
 from memory import validation
 from memory.errors import DuplicateName
 from memory.types import Actor, ConceptInfo, NewView
+from model.prompt import CAPTION_QUESTION
 from model.types import ConceptRef, Detection, ModelBundle
 from worker.errors import BAD_REQUEST, NO_PENDING, RapError
 from worker.images import decode_image
@@ -34,17 +34,7 @@ from worker.vocabulary import GENERAL_VOCABULARY
 if TYPE_CHECKING:
     from memory.store import MemoryStore
 
-log = logging.getLogger(__name__)
-
-DEFAULT_CAPTION_INSTRUCTION = "Give a personalized caption of this image."
 SEARCH_K = 2  # nearest views per crop, as in RAP
-
-
-def caption_instruction() -> str:
-    """model.prompt's caption instruction when it has one, so prompts match the trained format."""
-    from model import prompt
-
-    return str(getattr(prompt, "CAPTION_QUESTION", DEFAULT_CAPTION_INSTRUCTION))
 
 
 @dataclass(frozen=True)
@@ -260,7 +250,7 @@ class Pipeline:
         ]
         recognised = [Recognised(name=c.name, similarity=similarity, box=box) for c, similarity, box in chosen.values()]
 
-        question = text or caption_instruction()
+        question = text or CAPTION_QUESTION  # the caption instruction RAP was trained on
         with model_call():
             generation = self.bundle.generator.generate(
                 image,

@@ -4,7 +4,6 @@ runs these in a thread; the Celery tasks run the very same methods, so both give
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from memory.errors import UnknownScope
@@ -25,8 +24,6 @@ from worker.schemas import (
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
-
-log = logging.getLogger(__name__)
 
 SCOPE_CACHE_SIZE = 100_000  # scope ids kept per process (a few MB at most)
 

@@ -8,7 +8,6 @@ which Celery limits to 4 s), and stay loaded for the life of the process."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +24,6 @@ from worker.schemas import Requester
 from worker.settings import WorkerSettings
 from worker.timing import track_model_time
 from worker.wire import TRANSIENT_CODES, done_key, error_envelope, ok_envelope, reply_key
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,6 +132,6 @@ def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
 def register_tasks(app: Celery) -> None:
     for name in (PIPELINE_TASK, STORE_TASK):
 
-        @app.task(name=name, bind=True, acks_late=False)
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
         def _task(self: Task, method: str, kwargs: dict[str, Any], request_id: str) -> None:
             run_request(method, kwargs, request_id)
