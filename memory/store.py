@@ -278,6 +278,15 @@ class MemoryStore:
                 raise UnknownScope("This memory no longer exists.")
             return _scope_info(row)
 
+    def check_can_write(self, scope_id: int, actor: Actor) -> None:
+        """Raise PermissionDenied now when `actor` may not add to this memory (a locked group), so
+        callers can refuse before expensive work; the writes themselves check again."""
+        with self._read() as s:
+            row = s.get(Scope, scope_id)
+            if row is None:
+                raise UnknownScope("This memory no longer exists.")
+            self._may_write(row, actor)
+
     def update_settings(
         self,
         scope_id: int,

@@ -6,9 +6,14 @@ from __future__ import annotations
 import io
 import warnings
 
+from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.errors import BAD_IMAGE, RapError
+
+# iPhones send HEIC; registering the opener also keeps ultralytics' own Image.open hook (which
+# imports pi_heif) from failing on files that are not images at all.
+register_heif_opener()
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -37,7 +42,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RapError(BAD_IMAGE, "The photo has too many pixels to be read safely.") from None
     except UnidentifiedImageError:
-        raise RapError(BAD_IMAGE, "That file is not a photo I can read (try JPEG, PNG or WebP).") from None
+        raise RapError(BAD_IMAGE, "That file is not a photo I can read (try JPEG, PNG, WebP or HEIC).") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         # Truncated or corrupt data: Pillow raises these while decoding.
         raise RapError(BAD_IMAGE, "The photo is damaged and cannot be read. Please send it again.") from None

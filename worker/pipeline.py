@@ -118,6 +118,7 @@ class Pipeline:
     ) -> Stored | CandidatesFound:
         if not images:
             raise RapError(BAD_REQUEST, "Send a photo with /remember, or reply to one.")
+        self.store.check_can_write(scope_id, actor)  # a locked group refuses before any detection
         if len(images) > self.settings.max_album_images:
             raise RapError(BAD_REQUEST, f"At most {self.settings.max_album_images} photos at once, please.")
         decoded = [self.decode(data) for data in images]  # every photo checked before any write
@@ -219,6 +220,7 @@ class Pipeline:
         self, scope_id: int, actor: Actor, name: str, image_bytes: bytes, request_id: str | None = None
     ) -> ConceptInfo:
         concept = self.store.get(scope_id, name)
+        self.store.check_can_write(scope_id, actor)
         image = self.decode(image_bytes)
         # Look for the concept's own category first; the strongest box of it is the new view.
         prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)

@@ -176,3 +176,22 @@ async def test_erase_forgets_everything_and_the_user_can_start_again(
     assert (await client.list_concepts(alice)).total == 0
     await remember_whole(client, alice, "mochi", photos["cat"])
     assert [c.name for c in (await client.list_concepts(alice)).items] == ["mochi"]
+
+
+async def test_a_locked_group_refuses_a_members_remember_before_showing_any_boxes(
+    client: LocalClient, photos: dict[str, bytes]
+) -> None:
+    moderator = Requester(platform="console", user_id="mod", chat_kind="group", chat_id="g9", moderator=True)
+    member = Requester(platform="console", user_id="ann", chat_kind="group", chat_id="g9")
+    await client.update_settings(moderator, locked=True)
+
+    # The astronaut photo gives the tiny detector several comparable boxes: without the early
+    # check the member would be asked to choose one and refused only afterwards.
+    with pytest.raises(RapError) as refused:
+        await client.remember(member, "rocketman", "our astronaut", [photos["astronaut"]])
+
+    assert refused.value.code == "permission_denied"
+    assert "locked" in refused.value.message
+    assert (await client.list_concepts(member)).total == 0
+    await remember_whole(client, moderator, "rocketman", photos["astronaut"])
+    assert (await client.list_concepts(member)).total == 1
