@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from hashlib import sha256
@@ -64,7 +65,11 @@ def start_embedded(data_dir: Path) -> str:
     pgdata = embedded_pgdata(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (services, root shells); pgserver then
+            # keeps its lock file under /tmp, which is fine.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as err:
         # pgserver's errors carry paths and server logs, never credentials (it uses trust auth).
         log.error("Embedded Postgres in %s failed to start: %s: %s", pgdata, type(err).__name__, err)

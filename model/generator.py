@@ -124,7 +124,9 @@ def load_llava(
     """(model, processor) of a transformers-format Llava checkpoint (what `build_tiny_llava` and
     `convert_rap` write), in eval mode on `device`, with `adapter` merged when given."""
     from transformers import AutoProcessor, LlavaForConditionalGeneration
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a load bar is noise in a chat console and in worker logs
     model: Any = LlavaForConditionalGeneration.from_pretrained(str(path), dtype=dtype, **_placement(device))
     if adapter is not None:
         model = apply_adapter(model, adapter)

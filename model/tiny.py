@@ -6,6 +6,7 @@ weights: embeddings stored by one process are searchable by another."""
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -65,10 +66,21 @@ def seeded(seed: int = DEFAULT_SEED) -> Iterator[None]:
         yield
 
 
+class _DropRandomInitWarning(logging.Filter):
+    # open_clip warns on the root logger that no weights were loaded: here that is the point.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
 def build_seeded(build: Callable[[], T], seed: int = DEFAULT_SEED) -> T:
     """Run `build` (which must create its weights on CPU) under a fixed seed."""
-    with seeded(seed):
-        return build()
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        with seeded(seed):
+            return build()
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 # Contrastive-head bias of the tiny detector. ultralytics initialises it at -10 (scores ~5e-5, so a

@@ -9,6 +9,7 @@ box found when it was remembered) stays findable."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -267,7 +268,7 @@ class Pipeline:
         if image is not None and drawn:
             annotated = _annotate(image, [r.box for r in drawn if r.box], [r.name for r in drawn])
         return AnswerResult(
-            text=generation.text, recognised=kept, annotated_image=annotated, dropped=generation.dropped
+            text=printable(generation.text), recognised=kept, annotated_image=annotated, dropped=generation.dropped
         )
 
     def _recognise(
@@ -315,3 +316,11 @@ def _annotate(image: Image.Image, boxes: Sequence[Box], labels: Sequence[str]) -
     from model.draw import annotate, to_jpeg
 
     return to_jpeg(annotate(image, list(boxes), list(labels)))
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+
+
+def printable(text: str) -> str:
+    """The model's answer without control characters or undecodable bytes, which no chat shows well."""
+    return _UNPRINTABLE.sub("", text).strip()
