@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -108,6 +109,8 @@ def translate_unavailable(url: str | None = None) -> Iterator[None]:
     password anywhere in the message."""
     try:
         yield
-    except (OperationalError, InterfaceError) as err:
-        log.error("Database %s unavailable: %s", safe_url(url) if url else "", type(err.orig).__name__)
+    except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as err:
+        # psycopg's own errors reach here from the raw cursor the vector search uses.
+        cause = getattr(err, "orig", err)
+        log.error("Database %s unavailable: %s", safe_url(url) if url else "", type(cause).__name__)
         raise StoreUnavailable(UNAVAILABLE_MESSAGE) from None

@@ -27,6 +27,7 @@ from memory.errors import (
     InvalidSetting,
     PermissionDenied,
     QuotaExceeded,
+    StoreUnavailable,
     UnknownConcept,
     UnknownScope,
 )
@@ -53,25 +54,48 @@ _LOCKED = "This group's memory is locked: only moderators can change it."
 # on (scope_id, encoder) narrows to the readable scopes, then an exact sort by cosine distance. The
 # concepts come back in the same round trip. The queries are cast to vector[] once up front: a
 # per-row CAST(text AS vector) in the ORDER BY re-parses the query for every row (25x slower).
-_SEARCH_SQL = text(
-    """
+# Run on the raw psycopg cursor (see _vector_cursor): `%(queries)b` sends the query vectors in
+# pgvector's binary format, which SQLAlchemy's text-format binds cannot.
+_SEARCH_SQL = """
     WITH hits AS (
         SELECT q.idx - 1 AS query_index, hit.id AS view_id, hit.concept_id, 1 - hit.distance AS similarity
-        FROM unnest(CAST(CAST(:queries AS text[]) AS vector[])) WITH ORDINALITY AS q(vec, idx)
+        FROM unnest(%(queries)b::vector[]) WITH ORDINALITY AS q(vec, idx)
         CROSS JOIN LATERAL (
             SELECT v.id, v.concept_id, v.embedding <=> q.vec AS distance
             FROM views v
-            WHERE v.scope_id = ANY(:scopes) AND v.encoder = :encoder AND v.dim = :dim
+            WHERE v.scope_id = ANY(%(scopes)s) AND v.encoder = %(encoder)s AND v.dim = %(dim)s
             ORDER BY v.embedding <=> q.vec
-            LIMIT :k
+            LIMIT %(k)s
         ) AS hit
     )
     SELECT h.query_index, h.view_id, h.similarity, c.id, c.scope_id, c.name, c.description, c.category,
            c.created_by, c.created_at, c.updated_at, c.shared_from,
            (SELECT count(*) FROM views cv WHERE cv.concept_id = c.id) AS view_count
     FROM hits h JOIN concepts c ON c.id = h.concept_id
-    """
-)
+"""
+
+
+def _vector_cursor(session: Session) -> Any:
+    """A raw psycopg cursor on the session's connection that sends numpy vectors in pgvector's
+    binary format: formatting 768 floats as text in Python and parsing them again in Postgres cost
+    over 1 ms per query vector. Only a dumper is registered (once per pooled connection), so what
+    the ORM reads back is unchanged."""
+    from psycopg.rows import namedtuple_row
+
+    conn = session.connection()
+    raw: Any = conn.connection.dbapi_connection
+    if not conn.info.get("rapbot_binary_vectors"):
+        from pgvector.psycopg.vector import VectorBinaryDumper
+        from psycopg.types import TypeInfo
+
+        info = TypeInfo.fetch(raw, "vector")
+        if info is None:  # pragma: no cover - the migrations create the extension before any search
+            raise StoreUnavailable("The database has no pgvector extension; run `rapbot db upgrade`.")
+        info.register(raw)  # also teaches psycopg vector[] for lists of vectors
+        dumper = type("QueryVectorDumper", (VectorBinaryDumper,), {"oid": info.oid})
+        raw.adapters.register_dumper("numpy.ndarray", dumper)
+        conn.info["rapbot_binary_vectors"] = True
+    return raw.cursor(row_factory=namedtuple_row)
 
 
 def _view_count() -> Any:
@@ -594,16 +618,9 @@ class MemoryStore:
         dim = int(matrix.shape[1])
         scopes = [int(sid) for sid in scope_ids]
         with self._read() as s:
-            rows = s.execute(
-                _SEARCH_SQL,
-                {
-                    "queries": [v.vector_literal(row) for row in matrix],
-                    "scopes": scopes,
-                    "encoder": encoder,
-                    "dim": dim,
-                    "k": int(k),
-                },
-            ).all()
+            params = {"queries": list(matrix), "scopes": scopes, "encoder": encoder, "dim": dim, "k": int(k)}
+            with _vector_cursor(s) as cursor:
+                rows = cursor.execute(_SEARCH_SQL, params).fetchall()
             if not rows:  # nothing stored for this encoder, or the query has the wrong dimension?
                 stored = s.execute(
                     select(View.dim).where(View.scope_id.in_(scopes), View.encoder == encoder).limit(1)
