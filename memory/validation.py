@@ -167,8 +167,3 @@ def check_view(view: NewView, max_image_bytes: int) -> tuple[npt.NDArray[np.floa
     """Validate a new view: the unit embedding, the encoder id and the box as stored."""
     check_image(view.image_jpeg, max_image_bytes)
     return unit_vectors(view.embedding, single=True), check_encoder(view.encoder), check_box(view.box)
-
-
-def vector_literal(vec: npt.NDArray[np.float32]) -> str:
-    """pgvector's text form, e.g. "[0.1,0.2]"."""
-    return "[" + ",".join(repr(float(x)) for x in vec) + "]"

@@ -108,9 +108,15 @@ def convert_rap(
     ] = None,
 ) -> None:
     """Convert a released RAP checkpoint (Hoar012/RAP-*) to transformers' Llava format."""
+    from model.convert import ConversionError
     from model.convert import convert_rap as convert
+    from model.weights import WeightsMissing
 
-    out = convert(src, dst, vision_tower=vision_tower)
+    try:
+        out = convert(src, dst, vision_tower=vision_tower)
+    except (ConversionError, WeightsMissing) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=1) from error
     typer.echo(f"Converted checkpoint written to {out}")
 
 

@@ -127,3 +127,17 @@ def test_a_malformed_encoder_setting_is_named_not_a_traceback(
     assert result.exit_code == 2
     assert "Bad model setting" in result.output and "clip-large" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_convert_rap_of_a_folder_that_is_no_checkpoint_says_so_without_a_traceback(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "config.json").write_text('{"model_type": "bert"}')
+
+    result = runner.invoke(app, ["models", "convert-rap", str(tmp_path / "src"), str(tmp_path / "dst")])
+
+    assert result.exit_code == 1
+    assert "not in the original LLaVA layout" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "dst").exists()
