@@ -503,3 +503,26 @@ def test_chat_template_backend_runs_a_qwen2_vl_architecture(tiny_qwen2_vl: Path,
     small = _image_tokens(generator, generator.prepare(QUERY, [], QUESTION).inputs)
     large = _image_tokens(generator, generator.prepare(QUERY.resize((360, 240)), [], QUESTION).inputs)
     assert 0 < small < large  # dynamic resolution: a bigger photo costs more tokens, and they are counted
+
+
+def test_on_cpu_each_image_is_one_tile_so_smolvlm_answers_in_seconds(
+    tiny_idefics3: Path, settings: ModelSettings, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    splitting = tmp_path / "splitting"
+    shutil.copytree(tiny_idefics3, splitting)
+    config_path = splitting / "preprocessor_config.json"
+    if not config_path.exists():  # newer transformers keep it inside processor_config.json
+        config_path = splitting / "processor_config.json"
+    config = json.loads(config_path.read_text())
+    image_config = config.get("image_processor", config)
+    image_config.update(do_image_splitting=True, size={"longest_edge": 128})
+    config_path.write_text(json.dumps(config))
+
+    generator = build_generator(f"hf:{splitting}", settings.model_copy(update={"device": "cpu"}))
+    prepared = generator.prepare(QUERY, [BO, MAM], QUESTION)
+
+    # With splitting, a 128 px image would become 4 tiles plus a global view: 15 images, not 3.
+    assert prepared.inputs["pixel_values"].shape[1] == 3
