@@ -16,6 +16,7 @@ from memory.errors import (
     InvalidImage,
     InvalidName,
     InvalidSetting,
+    MemoryStoreError,
     QuotaExceeded,
 )
 from memory.types import Box, NewView
@@ -56,18 +57,23 @@ def check_request_id(request_id: str | None) -> None:
         raise InvalidSetting(f"A request id must be 1..{MAX_ID_CHARS} characters of text.")
 
 
+def _clean_label(raw: object, what: str, max_chars: int, error: type[MemoryStoreError]) -> str:
+    """Trimmed, NFC, 1..max_chars, no control characters; else `error` with a message about `what`."""
+    if not isinstance(raw, str):
+        raise error(f"A {what} must be text.")
+    label = unicodedata.normalize("NFC", raw.strip())
+    if not label:
+        raise error(f"A {what} cannot be empty.")
+    if len(label) > max_chars:
+        raise error(f"A {what} can have at most {max_chars} characters (this one has {len(label)}).")
+    if any(unicodedata.category(ch) in _BAD_NAME_CATEGORIES for ch in label):
+        raise error(f"A {what} cannot contain control characters or line breaks.")
+    return label
+
+
 def clean_name(raw: str) -> str:
     """The name as stored: trimmed, NFC. Raises InvalidName."""
-    if not isinstance(raw, str):
-        raise InvalidName("A name must be text.")
-    name = unicodedata.normalize("NFC", raw.strip())
-    if not name:
-        raise InvalidName("A name cannot be empty.")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidName(f"A name can have at most {MAX_NAME_CHARS} characters (this one has {len(name)}).")
-    if any(unicodedata.category(ch) in _BAD_NAME_CATEGORIES for ch in name):
-        raise InvalidName("A name cannot contain control characters or line breaks.")
-    return name
+    return _clean_label(raw, "name", MAX_NAME_CHARS, InvalidName)
 
 
 def name_key(name: str) -> str:
@@ -87,16 +93,7 @@ def clean_description(raw: str, max_chars: int) -> str:
 
 
 def clean_category(raw: str) -> str:
-    if not isinstance(raw, str):
-        raise InvalidCategory("A category must be text.")
-    category = unicodedata.normalize("NFC", raw.strip())
-    if not category:
-        raise InvalidCategory("A category cannot be empty.")
-    if len(category) > MAX_CATEGORY_CHARS:
-        raise InvalidCategory(f"A category can have at most {MAX_CATEGORY_CHARS} characters.")
-    if any(unicodedata.category(ch) in _BAD_NAME_CATEGORIES for ch in category):
-        raise InvalidCategory("A category cannot contain control characters or line breaks.")
-    return category
+    return _clean_label(raw, "category", MAX_CATEGORY_CHARS, InvalidCategory)
 
 
 def image_kind(data: bytes) -> str:
