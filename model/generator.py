@@ -470,7 +470,11 @@ class ChatTemplateGenerator(TransformersGenerator):
                 f"generator {self.source}", self.settings.profile, "its processor has no chat template"
             )
         image_processor = getattr(processor, "image_processor", None)
-        if self.device == "cpu" and getattr(image_processor, "do_image_splitting", False):
+        if (
+            image_processor is not None
+            and self.device == "cpu"
+            and getattr(image_processor, "do_image_splitting", False)
+        ):
             # SmolVLM/Idefics3 cut each image into 512 px tiles of 64 tokens; a query photo and three
             # concept photos would then take minutes on a CPU. One tile per image keeps it in seconds.
             image_processor.do_image_splitting = False
