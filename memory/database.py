@@ -61,15 +61,15 @@ def embedded_pgdata(data_dir: Path) -> Path:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded Postgres 16 + pgvector and return its SQLAlchemy URL."""
-    import pgserver  # only the embedded default needs it
-
     pgdata = embedded_pgdata(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (services, root shells); pgserver then
-            # keeps its lock file under /tmp, which is fine.
+            # keeps its lock file under /tmp, which is fine. It asks at import time and at start.
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pgserver  # only the embedded default needs it
+
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as err:
         # pgserver's errors carry paths and server logs, never credentials (it uses trust auth).
