@@ -70,6 +70,10 @@ def start_embedded(data_dir: Path) -> str:
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
             import pgserver  # only the embedded default needs it
 
+            # pgserver logs every pg_ctl call's stdout/stderr at INFO; a bot logging at INFO would
+            # show that chatter on every start and stop.
+            logging.getLogger("pgserver").setLevel(logging.WARNING)
+
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as err:
         # pgserver's errors carry paths and server logs, never credentials (it uses trust auth).

@@ -153,6 +153,9 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
         await opened.close()
 
     application.post_shutdown = close_client
+    # PTB runs on the current event loop and closes it when it stops: a second run in the same
+    # process (embedding, tests) needs a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     try:
         if settings.webhook_url is None:
             application.run_polling(allowed_updates=Update.ALL_TYPES)
@@ -163,4 +166,10 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
         raise SystemExit(
             "rapbot telegram: the Bot API server rejected RAPBOT_TELEGRAM_TOKEN. "
             "Check the token with @BotFather (/mybots -> API Token)."
+        ) from None
+    except NetworkError:
+        # Only at start-up: once running, PTB's polling loop retries network errors by itself.
+        raise SystemExit(
+            f"rapbot telegram: cannot reach the Bot API server ({settings.base_url.removesuffix('/bot')}). "
+            "Check the network, or RAPBOT_TELEGRAM_BASE_URL for a self-hosted server."
         ) from None

@@ -103,6 +103,26 @@ def test_a_rejected_token_ends_the_bot_with_a_clear_message_without_the_token(
     assert wrong not in message and "WRONG" not in message
 
 
+def test_an_unreachable_bot_api_ends_the_bot_with_a_clear_message(
+    database_url: str, tiny_models: object, unused_tcp_port: int
+) -> None:
+    from bot.telegram_bot.settings import TelegramSettings
+    from memory.settings import MemorySettings
+    from worker.local import LocalClient
+    from worker.settings import WorkerSettings
+
+    nowhere = f"http://127.0.0.1:{unused_tcp_port}"  # nothing listens there
+    settings = TelegramSettings(
+        token=TOKEN, base_url=f"{nowhere}/bot", base_file_url=f"{nowhere}/file/bot", max_retries=0
+    )
+    client = LocalClient.open(WorkerSettings(), MemorySettings(database_url=database_url), bundle=tiny_models)  # type: ignore[arg-type]
+    with pytest.raises(SystemExit) as ended:
+        run(settings, client)
+    message = str(ended.value)
+    assert f"cannot reach the Bot API server ({nowhere})" in message
+    assert "RAPBOT_TELEGRAM_BASE_URL" in message and TOKEN not in message
+
+
 async def test_webhook_mode_accepts_only_requests_with_the_secret(client: object, unused_tcp_port: int) -> None:
     import aiohttp
 
