@@ -201,8 +201,6 @@ USAGE: dict[str, str] = {
     "start": "/start",
 }
 
-COMMAND_NAMES: tuple[str, ...] = tuple(USAGE)
-
 # ---------------------------------------------------------------- helpers
 
 # `/name` or `/name@bot` as the first token; the rest of the message is the argument text.

@@ -111,8 +111,6 @@ class CachedAnnotator:
         self.inner = inner
         self.id = inner.id
         self.cache_file = cache_file
-        self.hits = 0
-        self.misses = 0
         self._cache: dict[str, str] = {}
         if cache_file.is_file():
             for line in cache_file.read_text(encoding="utf-8").splitlines():
@@ -132,9 +130,7 @@ class CachedAnnotator:
     def ask(self, prompt: str, images: Sequence[Image.Image]) -> str:
         key = self.key(prompt, images)
         if key in self._cache:
-            self.hits += 1
             return self._cache[key]
-        self.misses += 1
         text = self.inner.ask(prompt, images)
         self._cache[key] = text
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,23 @@ from typing import Any
 
 from aiohttp import web
 
+# The rights an administrator's ChatMember carries in Bot API JSON (fake server and update builders).
+ADMIN_RIGHTS: dict[str, bool] = {
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+}
+
+
 BOT_ID = 7000001
 BOT_USERNAME = "rapbot_test_bot"
 
@@ -259,20 +276,7 @@ class FakeBotApi:
         status = self.chat_members.get((chat_id, user_id), "member")
         member: dict[str, Any] = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "U"}}
         if status == "administrator":
-            member.update(
-                can_be_edited=False,
-                is_anonymous=False,
-                can_manage_chat=True,
-                can_delete_messages=True,
-                can_manage_video_chats=True,
-                can_restrict_members=True,
-                can_promote_members=False,
-                can_change_info=True,
-                can_invite_users=True,
-                can_post_stories=False,
-                can_edit_stories=False,
-                can_delete_stories=False,
-            )
+            member.update(ADMIN_RIGHTS)
         elif status == "creator":
             member.update(is_anonymous=False)
         return member

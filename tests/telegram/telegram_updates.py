@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from telegram_fake_api import BOT_ID, BOT_USERNAME, FakeBotApi
+from telegram_fake_api import ADMIN_RIGHTS, BOT_ID, BOT_USERNAME, FakeBotApi
 
 
 def user(user_id: int, name: str = "Ann") -> dict[str, Any]:
@@ -146,20 +146,7 @@ def chat_member_update(chat_id: int, user_id: int, old: str, new: str) -> dict[s
     def member(status: str) -> dict[str, Any]:
         body: dict[str, Any] = {"status": status, "user": user(user_id)}
         if status == "administrator":
-            body.update(
-                can_be_edited=False,
-                is_anonymous=False,
-                can_manage_chat=True,
-                can_delete_messages=True,
-                can_manage_video_chats=True,
-                can_restrict_members=True,
-                can_promote_members=False,
-                can_change_info=True,
-                can_invite_users=True,
-                can_post_stories=False,
-                can_edit_stories=False,
-                can_delete_stories=False,
-            )
+            body.update(ADMIN_RIGHTS)
         return body
 
     return {
