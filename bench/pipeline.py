@@ -57,10 +57,10 @@ async def overhead(client: Any, who: Any, image: bytes, requests: int, path: str
         totals, overheads = [], []
         for _ in range(requests):
             start = time.perf_counter()
-            _, model_s = await client.call_timed(method, **kwargs)
+            _, timing = await client.call_timed(method, **kwargs)
             total = time.perf_counter() - start
             totals.append(total)
-            overheads.append(total - model_s)
+            overheads.append(total - timing.model_s)
         print(
             f"{path:6s} {label:28s} end-to-end p50 {statistics.median(totals) * 1e3:7.1f} ms  "
             f"overhead p50 {statistics.median(overheads) * 1e3:6.1f} ms  p99 {percentile(overheads, 99) * 1e3:6.1f} ms"
@@ -79,12 +79,12 @@ async def in_process(database_url: str, who: Any, image: bytes, args: argparse.N
     local = LocalClient.for_store(store, load_bundle("tiny"), WorkerSettings(reply_max_new_tokens=args.max_new_tokens))
 
     class Timed:
-        async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, float]:
-            from worker.timing import track_model_time
+        async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, Any]:
+            from worker.timing import track_request
 
-            with track_model_time() as spent:
+            with track_request() as timing:
                 result = await asyncio.to_thread(local.runtime.call, method, **kwargs)
-            return result, sum(spent)
+            return result, timing
 
     await local.answer(who, image, "warm-up")
     await overhead(Timed(), who, image, args.requests, "local")

@@ -140,13 +140,22 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         max_boxes: int | None = None,
     ) -> list[Detection]:
         """Boxes of `classes` in `image` (pixel xyxy inside the image), best score first."""
+        return self.detect_batch([image], classes, conf, max_boxes)[0]
+
+    def detect_batch(
+        self,
+        images: Sequence[Image.Image],
+        classes: Sequence[str],
+        conf: float | None = None,
+        max_boxes: int | None = None,
+    ) -> list[list[Detection]]:
+        """`detect` for several photos in one forward pass (ultralytics letterboxes each)."""
         vocabulary = tuple(dict.fromkeys(name.strip() for name in classes if name.strip()))
-        if not vocabulary:
-            return []
+        if not vocabulary or not images:
+            return [[] for _ in images]
         conf = self.settings.detector_conf if conf is None else conf
         max_boxes = self.settings.detector_max_boxes if max_boxes is None else max_boxes
-        rgb = image.convert("RGB")
-        width, height = rgb.size
+        rgb = [image.convert("RGB") for image in images]
         import torch
 
         with self._predict_lock:
@@ -158,29 +167,37 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
                 max_det=max_boxes,
                 imgsz=IMAGE_SIZE,
                 device=self.device,
+                batch=len(rgb),
                 quantize=16 if self.dtype in (torch.float16, torch.bfloat16) else 32,
                 verbose=False,
             )
-        detections: list[Detection] = []
-        boxes = results[0].boxes
-        for xyxy, cls, score in zip(boxes.xyxy.tolist(), boxes.cls.tolist(), boxes.conf.tolist(), strict=True):
-            x1, y1, x2, y2 = (float(v) for v in xyxy)
-            box = (
-                min(max(x1, 0.0), width),
-                min(max(y1, 0.0), height),
-                min(max(x2, 0.0), width),
-                min(max(y2, 0.0), height),
-            )
-            if box[2] - box[0] < 1.0 or box[3] - box[1] < 1.0:
-                continue  # nothing left after clipping
-            detections.append(Detection(box=box, label=vocabulary[int(cls)], score=float(score)))
-        detections.sort(key=lambda d: d.score, reverse=True)
-        return detections[:max_boxes]
+        return [
+            _detections(result.boxes, image.size, vocabulary, max_boxes) for result, image in zip(results, rgb, strict=True)
+        ]
 
     def unload(self) -> None:
         super().unload()
         if self.text_encoder.text_only:  # a shared encoder belongs to the bundle, not to us
             self.text_encoder.unload()
+
+
+def _detections(boxes: Any, size: tuple[int, int], vocabulary: tuple[str, ...], max_boxes: int) -> list[Detection]:
+    """ultralytics boxes as Detections clipped to the photo, best score first."""
+    width, height = size
+    detections: list[Detection] = []
+    for xyxy, cls, score in zip(boxes.xyxy.tolist(), boxes.cls.tolist(), boxes.conf.tolist(), strict=True):
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        box = (
+            min(max(x1, 0.0), width),
+            min(max(y1, 0.0), height),
+            min(max(x2, 0.0), width),
+            min(max(y2, 0.0), height),
+        )
+        if box[2] - box[0] < 1.0 or box[3] - box[1] < 1.0:
+            continue  # nothing left after clipping
+        detections.append(Detection(box=box, label=vocabulary[int(cls)], score=float(score)))
+    detections.sort(key=lambda d: d.score, reverse=True)
+    return detections[:max_boxes]
 
 
 __all__ = ["DEFAULT_TEXT_SPEC", "YoloWorldDetector", "import_ultralytics_offline"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from PIL import Image
 from model.base import InferenceModel
 from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
 from model.settings import ModelSettings
-from model.types import ConceptRef, Generation
+from model.types import ConceptRef, Generation, GenerationRequest
 from model.weights import WeightsMissing, resolve_hf_snapshot
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,14 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         with torch.inference_mode():
             return self.loaded.model(**self._to_device(prepared.inputs)).logits
 
+    def next_token_logits(self, requests: Sequence[GenerationRequest]) -> Any:
+        """The first answer token's logits of each request, run as ONE left-padded batch (n, vocab)."""
+        import torch
+
+        prepared = [self.prepare(r.image, r.concepts, r.question, r.max_new_tokens) for r in requests]
+        with torch.inference_mode():
+            return self.loaded.model(**self._to_device(self._collate(prepared))).logits[:, -1, :]
+
     def generate(
         self,
         image: Image.Image | None,
@@ -291,38 +300,204 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         temperature: float | None = None,
         seed: int | None = None,
     ) -> Generation:
-        import torch
+        request = GenerationRequest(image, concepts, question, max_new_tokens, temperature, seed)
+        (result,) = self.generate_batch([request])
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-        prepared = self.prepare(image, concepts, question, max_new_tokens)
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation | BaseException]:
+        """Answer several questions in ONE batched `generate` (left padding, each request's own
+        images, prompt, answer budget, temperature and seed). Greedy answers equal the answers
+        given one at a time. A request that cannot be prepared fails alone (its entry is the error)."""
+        results: list[Generation | BaseException | None] = [None] * len(requests)
+        ready: list[int] = []
+        prepared: dict[int, PreparedInput] = {}
+        for index, request in enumerate(requests):
+            try:
+                prepared[index] = self.prepare(request.image, request.concepts, request.question, request.max_new_tokens)
+                ready.append(index)
+            except Exception as exc:  # noqa: BLE001 - this request's own failure, reported to it alone
+                results[index] = exc
+        if ready:
+            rows = self._generate_rows([requests[i] for i in ready], [prepared[i] for i in ready])
+            for index, row in zip(ready, rows, strict=True):
+                results[index] = row
+        return [r if r is not None else RuntimeError("no result") for r in results]
+
+    def _generate_rows(
+        self, requests: Sequence[GenerationRequest], prepared: Sequence[PreparedInput]
+    ) -> list[Generation | BaseException]:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
         loaded = self.loaded
-        temperature = self.decoding.temperature if temperature is None else temperature
-        sample = temperature > 0 and not self.decoding.deterministic
-        options: dict[str, Any] = {"max_new_tokens": prepared.max_new_tokens, "do_sample": sample}
-        if sample:
-            options.update(temperature=temperature, top_p=None, top_k=None)
+        tokenizer = loaded.processor.tokenizer
+        inputs = self._to_device(self._collate(prepared))
+        prompt_length = int(inputs["input_ids"].shape[-1])
+        budgets = [p.max_new_tokens for p in prepared]
+        limits = _RowLimits(prompt_length, budgets, [r.deadline for r in requests])
+        temperatures = [self._temperature(r.temperature) for r in requests]
+        options: dict[str, Any] = {
+            "max_new_tokens": max(budgets),
+            "do_sample": False,  # sampling, when wanted, is done per row by _RowSampler
+            "stopping_criteria": StoppingCriteriaList([limits]),
+        }
+        if any(t > 0 for t in temperatures):
+            sampler = _RowSampler(temperatures, [r.seed for r in requests], loaded.model.device)
+            options["logits_processor"] = LogitsProcessorList([sampler])
         if loaded.stop_ids:
             options["eos_token_id"] = loaded.stop_ids
-        tokenizer = loaded.processor.tokenizer
-        if tokenizer.pad_token_id is not None:
-            options["pad_token_id"] = tokenizer.pad_token_id
-        inputs = self._to_device(prepared.inputs)
-        devices = [loaded.model.device.index or 0] if loaded.model.device.type == "cuda" else []
-        # One generation at a time per model: seeding touches the global RNG, and a GPU runs one anyway.
-        with self._generate_lock, torch.random.fork_rng(devices=devices), torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
+        options["pad_token_id"] = _pad_id(tokenizer, loaded.stop_ids)
+        with self._generate_lock, torch.inference_mode():
             output = loaded.model.generate(**inputs, **options)
-        new_tokens = output[0, inputs["input_ids"].shape[-1] :]
-        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return Generation(
-            text=self._clean(text),
-            used=[c.name for c in prepared.used],
-            dropped=[c.name for c in prepared.dropped],
-            prompt=prepared.prompt,
-        )
+        rows: list[Generation | BaseException] = []
+        for row, (request, prepared_row) in enumerate(zip(requests, prepared, strict=True)):
+            if row in limits.expired:
+                from model.batching import DeadlinePassed
+
+                rows.append(DeadlinePassed("the answer was stopped: its request's deadline passed"))
+                continue
+            new_tokens = _answer_tokens(output[row, prompt_length:].tolist(), prepared_row.max_new_tokens, loaded)
+            text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+            rows.append(
+                Generation(
+                    text=self._clean(text),
+                    used=[c.name for c in prepared_row.used],
+                    dropped=[c.name for c in prepared_row.dropped],
+                    prompt=prepared_row.prompt,
+                    tokens=len(new_tokens),
+                    batch=len(requests),
+                )
+            )
+        return rows
 
     def _clean(self, text: str) -> str:
         return text.strip()
+
+    def _temperature(self, wanted: float | None) -> float:
+        """0 means greedy; the deterministic setting makes every request greedy."""
+        if self.decoding.deterministic:
+            return 0.0
+        return self.decoding.temperature if wanted is None else max(0.0, wanted)
+
+    def _collate(self, prepared: Sequence[PreparedInput]) -> dict[str, Any]:
+        """One batch of several prompts' tensors: per-token tensors (input_ids, attention_mask and
+        any of their shape) are padded on the LEFT, so every answer starts at the same column;
+        image tensors are concatenated in request order (the models consume image features in
+        the order their placeholder tokens appear), padded with zeros where their sizes differ
+        (Idefics3 drops all-zero images and masks padded pixels)."""
+        if len(prepared) == 1:
+            return dict(prepared[0].inputs)
+        import torch
+
+        pad_id = _pad_id(self.loaded.processor.tokenizer, self.loaded.stop_ids)
+        longest = max(_length(p.inputs) for p in prepared)
+        batch: dict[str, Any] = {}
+        keys = list(dict.fromkeys(key for p in prepared for key in p.inputs))
+        for key in keys:
+            values = [p.inputs[key] for p in prepared if key in p.inputs]
+            if not all(isinstance(v, torch.Tensor) for v in values):
+                batch[key] = values[0]
+                continue
+            per_token = all(v.shape == p.inputs["input_ids"].shape for p in prepared for v in [p.inputs.get(key)])
+            if per_token:
+                fill = pad_id if key == "input_ids" else 0
+                batch[key] = torch.cat([_left_pad(v, longest, fill) for v in values])
+            else:
+                batch[key] = torch.cat(_pad_to_common_shape(values))
+        return batch
+
+class _RowLimits:
+    """Stops each row at its own answer budget, and at its request's deadline (those rows are
+    reported as expired). transformers ANDs the per-row verdict into the unfinished rows."""
+
+    def __init__(self, prompt_length: int, budgets: Sequence[int], deadlines: Sequence[float | None]) -> None:
+        self.prompt_length = prompt_length
+        self.budgets = list(budgets)
+        self.deadlines = list(deadlines)
+        self.expired: set[int] = set()
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        generated = int(input_ids.shape[-1]) - self.prompt_length
+        now = time.monotonic()
+        done = [generated >= budget for budget in self.budgets]
+        for row, deadline in enumerate(self.deadlines):
+            if deadline is not None and now > deadline and not done[row]:
+                self.expired.add(row)
+                done[row] = True
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _RowSampler:
+    """Temperature sampling per row with the row's own seeded generator, so a request's sampled
+    answer does not depend on which other requests share its batch. Rows at temperature 0 stay
+    greedy. It leaves only the drawn token possible, and greedy decoding then takes it."""
+
+    def __init__(self, temperatures: Sequence[float], seeds: Sequence[int | None], device: Any) -> None:
+        import torch
+
+        self.rows: list[tuple[int, float, Any]] = []
+        for row, (temperature, seed) in enumerate(zip(temperatures, seeds, strict=True)):
+            if temperature <= 0:
+                continue
+            generator = torch.Generator(device=device)
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
+            self.rows.append((row, temperature, generator))
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        for row, temperature, generator in self.rows:
+            probabilities = torch.softmax(scores[row].float() / temperature, dim=-1)
+            token = torch.multinomial(probabilities, 1, generator=generator)
+            scores[row] = float("-inf")
+            scores[row, token] = 0.0
+        return scores
+
+
+def _pad_id(tokenizer: Any, stop_ids: Sequence[int]) -> int:
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(stop_ids[0]) if stop_ids else 0
+
+
+def _answer_tokens(tokens: list[int], budget: int, loaded: LoadedGenerator) -> list[int]:
+    """A row's own answer: at most its budget, up to (not including) its first stop token."""
+    tokens = tokens[:budget]
+    for position, token in enumerate(tokens):
+        if token in loaded.stop_ids:
+            return tokens[:position]
+    return tokens
+
+
+def _left_pad(tensor: Any, length: int, fill: int) -> Any:
+    import torch.nn.functional as functional
+
+    return functional.pad(tensor, (length - int(tensor.shape[-1]), 0), value=fill)
+
+
+def _pad_to_common_shape(tensors: Sequence[Any]) -> list[Any]:
+    """Zero-pad every dimension but the first to the largest size among `tensors`."""
+    import torch.nn.functional as functional
+
+    if len({tuple(t.shape[1:]) for t in tensors}) == 1:
+        return list(tensors)
+    if len({t.dim() for t in tensors}) != 1:
+        raise ValueError("cannot batch image tensors of different ranks")
+    target = [max(int(t.shape[d]) for t in tensors) for d in range(tensors[0].dim())]
+    padded = []
+    for tensor in tensors:
+        widths: list[int] = []
+        for dim in reversed(range(1, tensor.dim())):
+            widths.extend([0, target[dim] - int(tensor.shape[dim])])
+        padded.append(functional.pad(tensor, widths, value=0))
+    return padded
 
 
 def _stop_ids(tokenizer: Any, stop: str) -> list[int]:

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["tiny", "cpu", "gpu"]
+EngineKind = Literal["hf", "vllm"]
 
 
 def default_model_dir() -> Path:
@@ -38,6 +39,18 @@ class ModelSettings(BaseSettings):
     max_new_tokens: int = Field(default=512, ge=1)
     # Greedy decoding and deterministic kernels, so the same input gives the same answer.
     deterministic: bool = False
+    # The serving engine (model/engine.py): "hf" batches concurrent requests in this process;
+    # "vllm" sends generation to a `vllm serve` server (RAPBOT_VLLM_URL), detection and embedding
+    # still batch here.
+    engine: EngineKind = "hf"
+    # Concurrent requests share one forward pass: up to this many per batch...
+    max_batch: int = Field(default=16, ge=1)
+    # ...gathered for at most this long after the first one arrives (ms; 0 = only what is queued).
+    batch_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
+    # The vLLM OpenAI-compatible server the "vllm" engine calls, and the model name it serves.
+    vllm_url: str | None = None
+    vllm_model: str | None = None
+    vllm_timeout_s: float = Field(default=300.0, gt=0)
 
     @property
     def hf_cache_dir(self) -> Path:

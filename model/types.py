@@ -40,6 +40,22 @@ class Generation:
     used: list[str]  # concept names that went into the prompt, in prompt order
     dropped: list[str] = field(default_factory=list)  # names dropped to fit the context
     prompt: str = ""  # the exact text prompt (for logs and tests)
+    tokens: int = 0  # new tokens generated for this answer
+    batch: int = 1  # how many requests shared the batched generation that produced it
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One question for the generator, as the serving engine batches it. `deadline` is a
+    time.monotonic() value after which the answer is not wanted (its row stops generating)."""
+
+    image: Image.Image | None
+    concepts: Sequence[ConceptRef]
+    question: str
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    deadline: float | None = None
 
 
 class ImageEncoder(Protocol):

@@ -17,6 +17,7 @@ from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
 from worker.dispatch import MODEL_METHODS, DispatchingClient
 from worker.errors import BACKEND_DOWN, TIMEOUT, RapError
 from worker.settings import WorkerSettings
+from worker.timing import RequestTiming
 from worker.wire import encode_kwargs, open_envelope, reply_key
 
 BACKEND_DOWN_MESSAGE = "The bot's backend is not reachable right now. Nothing was changed; please try again later."
@@ -47,8 +48,8 @@ class CeleryClient(DispatchingClient):
         result, _ = await self.call_timed(method, **kwargs)
         return result
 
-    async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, float]:
-        """The result and the seconds the worker spent inside the networks (for bench/)."""
+    async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, RequestTiming]:
+        """The result and where the worker spent its time (stages, generation batch; for bench/)."""
         request_id = kwargs.get("request_id") or uuid.uuid4().hex
         if "request_id" in kwargs:
             kwargs["request_id"] = request_id  # the store dedupes a redelivered write by it

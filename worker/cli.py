@@ -1,8 +1,25 @@
-"""`rapbot worker`: run a Celery worker that serves the pipeline (needs RAPBOT_REDIS_URL)."""
+"""`rapbot worker`: run Celery workers that serve the bots' requests (needs RAPBOT_REDIS_URL).
+
+Roles: a GPU worker (`--role gpu`) keeps ONE copy of the networks and serves many requests at once
+from a thread pool through the batching engine; a store worker (`--role store`) serves list, show,
+forget, export and settings from a process that loads no network, so those answer while every GPU
+worker is saturated; `--role all` (the default, for a single machine) runs both."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from enum import Enum
+
 import typer
+
+
+class Role(str, Enum):
+    all = "all"
+    gpu = "gpu"
+    store = "store"
 
 
 def register(app: typer.Typer) -> None:
@@ -11,23 +28,84 @@ def register(app: typer.Typer) -> None:
 
 
 def worker(
-    queues: str = typer.Option(
-        "", "--queues", "-Q", help="Comma-separated queues to serve (default: the pipeline and store queues)."
+    role: Role = typer.Option(
+        Role.all,
+        "--role",
+        help="gpu: the pipeline queue (networks, batched); store: the store queue (no network); "
+        "all: both, the store worker as a child process.",
     ),
-    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes (one GPU: keep 1)."),
-    pool: str = typer.Option("prefork", "--pool", help="Celery pool: prefork (time limits enforced) or solo."),
+    concurrency: int = typer.Option(
+        0,
+        "--concurrency",
+        "-c",
+        min=0,
+        help="Requests in flight at once (threads). 0: twice the max batch for gpu, 8 for store.",
+    ),
+    max_batch: int = typer.Option(
+        0, "--max-batch", min=0, help="Requests per batched forward pass (0: RAPBOT_MAX_BATCH, default 16; 1: off)."
+    ),
+    batch_wait_ms: float = typer.Option(
+        -1.0, "--batch-wait-ms", help="How long a batch waits for more requests (default: RAPBOT_BATCH_WAIT_MS, 5)."
+    ),
+    pool: str = typer.Option(
+        "threads",
+        "--pool",
+        help="Celery pool. threads (default): one process, one copy of the networks, batched. "
+        "prefork: one process per --concurrency, each with its own networks (time limits enforced by Celery).",
+    ),
+    queues: str = typer.Option("", "--queues", "-Q", help="Comma-separated queues, instead of the role's."),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
 ) -> None:
-    """Serve remember/answer requests from Redis. Networks load on the first request."""
-    from worker.celery_app import make_celery
+    """Serve remember/answer requests (and store requests) from Redis. Networks load on the first request."""
     from worker.settings import WorkerSettings
 
     settings = WorkerSettings()
     if not settings.redis_url:
         typer.echo("Set RAPBOT_REDIS_URL (e.g. redis://localhost:6379/0) to run a worker.", err=True)
         raise typer.Exit(code=2)
-    chosen = queues or f"{settings.pipeline_queue},{settings.store_queue}"
-    celery = make_celery(settings, with_tasks=True)
+    # The engine reads these from the environment (model.settings.ModelSettings), in every process.
+    if max_batch:
+        os.environ["RAPBOT_MAX_BATCH"] = str(max_batch)
+    if batch_wait_ms >= 0:
+        os.environ["RAPBOT_BATCH_WAIT_MS"] = str(batch_wait_ms)
+
+    store_child: subprocess.Popen[bytes] | None = None
+    if role is Role.all and not queues:
+        store_child = _start_store_worker(loglevel)
+        role = Role.gpu
+    try:
+        _run_celery(role, settings.pipeline_queue, settings.store_queue, queues, concurrency, pool, loglevel)
+    finally:
+        if store_child is not None:
+            store_child.send_signal(signal.SIGTERM)  # a warm shutdown: it finishes what it runs
+            try:
+                store_child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                store_child.kill()
+
+
+def _start_store_worker(loglevel: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "rapbot", "worker", "--role", "store", "--loglevel", loglevel]
+    return subprocess.Popen(command)
+
+
+def _run_celery(
+    role: Role, pipeline_queue: str, store_queue: str, queues: str, concurrency: int, pool: str, loglevel: str
+) -> None:
+    from model.settings import ModelSettings
+    from worker import tasks
+    from worker.celery_app import make_celery
+    from worker.settings import WorkerSettings
+
+    serves_store_only = role is Role.store and not queues
+    tasks.serve_models(not serves_store_only)
+    if not concurrency:
+        # Threads share one engine (in flight: twice a batch, so the next batch is always ready);
+        # prefork processes each load their own networks: one per GPU.
+        threads = 8 if serves_store_only else 2 * ModelSettings().max_batch
+        concurrency = threads if pool == "threads" else 1
+    chosen = queues or (store_queue if role is Role.store else pipeline_queue)
+    celery = make_celery(WorkerSettings(), with_tasks=True)
     celery.worker_main(
         [
             "worker",
@@ -35,6 +113,7 @@ def worker(
             f"--concurrency={concurrency}",
             f"--pool={pool}",
             f"--loglevel={loglevel}",
+            f"--hostname={role.value}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from memory.errors import MemoryStoreError, StoreUnavailable
+from model.batching import DeadlinePassed, EngineClosed, is_out_of_memory
 from worker.errors import BACKEND_DOWN, MODEL_MISSING, OUT_OF_MEMORY, TIMEOUT, RapError
 
 log = logging.getLogger(__name__)
@@ -14,9 +15,8 @@ INTERNAL = "internal"
 DATABASE_DOWN_MESSAGE = "The memory database is not reachable right now. Nothing was changed; please try again later."
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """torch.cuda.OutOfMemoryError (and its older RuntimeError form), without importing torch."""
-    return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)
+ENGINE_DOWN_MESSAGE = "The model server is not reachable right now. Nothing was changed; please try again later."
+TIMEOUT_MESSAGE = "That took too long and was stopped. Please try again, maybe with a smaller photo."
 
 
 def as_rap_error(exc: BaseException) -> RapError:
@@ -32,8 +32,11 @@ def as_rap_error(exc: BaseException) -> RapError:
         return RapError(MODEL_MISSING, str(exc))
     if is_out_of_memory(exc):
         return RapError(OUT_OF_MEMORY, "The model ran out of memory on this photo. Try a smaller photo, or later.")
-    if type(exc).__name__ == "SoftTimeLimitExceeded":
-        return RapError(TIMEOUT, "That took too long and was stopped. Please try again, maybe with a smaller photo.")
+    if isinstance(exc, DeadlinePassed) or type(exc).__name__ == "SoftTimeLimitExceeded":
+        return RapError(TIMEOUT, TIMEOUT_MESSAGE)
+    if isinstance(exc, EngineClosed) or type(exc).__name__ == "EngineUnavailable":  # model.vllm: server down
+        log.error("serving engine unavailable: %s", exc)
+        return RapError(BACKEND_DOWN, ENGINE_DOWN_MESSAGE)
     if type(exc).__name__ in ("OperationalError", "InterfaceError"):  # SQLAlchemy/psycopg: Postgres down
         log.error("database unreachable: %s", type(exc).__name__)
         return RapError(BACKEND_DOWN, DATABASE_DOWN_MESSAGE)

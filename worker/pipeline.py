@@ -29,7 +29,7 @@ from worker.matching import Subject, mentioned_names, pick_subject
 from worker.pending import PendingRemember, PendingStore
 from worker.schemas import AnswerResult, Box, Candidate, Recognised
 from worker.settings import WorkerSettings
-from worker.timing import model_call
+from worker.timing import note_generation, stage
 from worker.vocabulary import GENERAL_VOCABULARY
 
 if TYPE_CHECKING:
@@ -74,17 +74,17 @@ class Pipeline:
     def _detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
         if not classes:
             return []
-        with model_call():
+        with stage("detect"):
             return self.bundle.detector.detect(image, list(classes))
 
     def _embed(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
-        with model_call():
+        with stage("embed"):
             return self.bundle.encoder.embed_images(list(images))
 
     def _zero_shot_category(self, embedding: npt.NDArray[np.float32]) -> str:
         """CLIP zero-shot over the general vocabulary, for a photo with no detected box."""
         if self._vocabulary_embeddings is None:
-            with model_call():
+            with stage("text"):
                 self._vocabulary_embeddings = self.bundle.encoder.embed_texts(
                     [f"a photo of a {category}." for category in GENERAL_VOCABULARY]
                 )
@@ -254,7 +254,7 @@ class Pipeline:
         recognised = [Recognised(name=c.name, similarity=similarity, box=box) for c, similarity, box in chosen.values()]
 
         question = text or CAPTION_QUESTION  # the caption instruction RAP was trained on
-        with model_call():
+        with stage("generate"):
             generation = self.bundle.generator.generate(
                 image,
                 refs,
@@ -262,6 +262,7 @@ class Pipeline:
                 max_new_tokens=self.settings.reply_max_new_tokens,
                 seed=self.settings.generation_seed,
             )
+        note_generation(generation.batch, generation.tokens)
         kept = [r for r in recognised if r.name not in generation.dropped]
         annotated = None
         drawn = [r for r in kept if r.box is not None]
@@ -283,7 +284,8 @@ class Pipeline:
         boxes = [det.box for det in detections] or [whole]  # no box at all: the whole photo (see above)
         crops = [image.crop(_int_box(box)) for box in boxes]
         queries = self._embed(crops)
-        hits = self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K)
+        with stage("search"):
+            hits = self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K)
         kept = [hit for hit in hits if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0)]
         kept.sort(key=lambda hit: hit.similarity, reverse=True)
         top = kept[: self.bundle.generator.max_concepts]

@@ -1,16 +1,16 @@
-"""What one process needs to serve requests: the store, the networks (loaded lazily, once) and
-the service over them, plus the one recovery we attempt: a CUDA out-of-memory error is retried
-once with the networks on the CPU, then reported."""
+"""What one process needs to serve requests: the store, and (unless it serves the store alone) one
+copy of the networks behind the serving engine (model/engine.py), which batches the concurrent
+requests of every thread that calls it. Nothing here locks the networks: the engine's serving
+threads own them. A CUDA out-of-memory error is handled per request inside the engine (free the
+cache, retry with a smaller batch, then fail only that request); the process stays on its GPU."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from worker.dispatch import MODEL_METHODS
-from worker.failures import as_rap_error, is_out_of_memory
+from worker.failures import as_rap_error
 from worker.pending import PendingStore
 from worker.pipeline import Pipeline
 from worker.service import RapService
@@ -19,20 +19,17 @@ from worker.settings import WorkerSettings
 if TYPE_CHECKING:
     from memory.settings import MemorySettings
     from memory.store import MemoryStore
+    from model.engine import ServingEngine
     from model.types import ModelBundle
 
 log = logging.getLogger(__name__)
 
-BundleLoader = Callable[[str | None, str | None], "ModelBundle"]  # (profile, device); None: as configured
 
-
-def load_configured_bundle(profile: str | None = None, device: str | None = None) -> ModelBundle:
-    """The networks of `profile` (default RAPBOT_PROFILE); model/ loads each on first use."""
+def load_configured_bundle() -> ModelBundle:
+    """The networks of RAPBOT_PROFILE; model/ loads each on first use."""
     from model.profiles import load_bundle
-    from model.settings import ModelSettings
 
-    settings = ModelSettings() if device is None else ModelSettings(device=device)
-    return load_bundle(profile, settings)
+    return load_bundle()
 
 
 class Runtime:
@@ -42,15 +39,21 @@ class Runtime:
         settings: WorkerSettings,
         pending: PendingStore,
         bundle: ModelBundle | None = None,
-        bundle_loader: BundleLoader = load_configured_bundle,
+        *,
+        serve_models: bool = True,
     ) -> None:
+        """`serve_models=False`: a store-only process (`rapbot worker --role store`) that loads and
+        imports no network; requests that need one are refused."""
         self.store = store
         self.settings = settings
-        self._bundle_loader = bundle_loader
-        self._pipeline = Pipeline(store, bundle or bundle_loader(None, None), settings, pending)
-        self.service = RapService(store, self._pipeline)
-        self.model_lock = threading.Lock()  # one request at a time inside the networks
-        self._on_cpu = False
+        self.engine: ServingEngine | None = None
+        pipeline: Pipeline | None = None
+        if serve_models:
+            from model.engine import ServingEngine
+
+            self.engine = ServingEngine(bundle or load_configured_bundle())
+            pipeline = Pipeline(store, self.engine.bundle, settings, pending)
+        self.service = RapService(store, pipeline)
 
     @classmethod
     def open(
@@ -59,6 +62,8 @@ class Runtime:
         pending: PendingStore,
         memory_settings: MemorySettings | None = None,
         bundle: ModelBundle | None = None,
+        *,
+        serve_models: bool = True,
     ) -> Runtime:
         from memory.settings import MemorySettings
         from memory.store import MemoryStore
@@ -68,40 +73,22 @@ class Runtime:
             store = MemoryStore.open(memory_settings)
         except Exception as exc:
             raise as_rap_error(exc) from exc
-        return cls(store, settings, pending, bundle)
+        return cls(store, settings, pending, bundle, serve_models=serve_models)
 
     def call(self, method: str, **kwargs: Any) -> Any:
-        """Run one service method; every failure leaves as a RapError."""
-        function = getattr(self.service, method)
-        if method not in MODEL_METHODS:
-            return self._guarded(function, kwargs)
-        with self.model_lock:
-            try:
-                return function(**kwargs)
-            except Exception as exc:
-                if not is_out_of_memory(exc) or self._on_cpu:
-                    raise as_rap_error(exc) from exc
-                log.warning("CUDA out of memory in %s: retrying once on the CPU", method)
-                self._move_to_cpu()
-                return self._guarded(function, kwargs)
-
-    @staticmethod
-    def _guarded(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """Run one service method (from any thread); every failure leaves as a RapError."""
+        function: Callable[..., Any] = getattr(self.service, method)
         try:
             return function(**kwargs)
         except Exception as exc:
             raise as_rap_error(exc) from exc
 
-    def _move_to_cpu(self) -> None:
-        old = self._pipeline.bundle
-        for network in (old.encoder, old.detector, old.generator):
-            unload = getattr(network, "unload", None)
-            if callable(unload):
-                unload()
-        self._pipeline.bundle = self._bundle_loader(old.profile, "cpu")
-        self._on_cpu = True
+    def engine_stats(self) -> dict[str, dict[str, float]] | None:
+        return self.engine.stats() if self.engine is not None else None
 
     def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
         close = getattr(self.store, "close", None)
         if callable(close):
             close()

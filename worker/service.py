@@ -41,10 +41,16 @@ def summary(concept: ConceptInfo) -> ConceptSummary:
 
 
 class RapService:
-    def __init__(self, store: MemoryStore, pipeline: Pipeline) -> None:
+    def __init__(self, store: MemoryStore, pipeline: Pipeline | None) -> None:
         self.store = store
-        self.pipeline = pipeline
+        self._pipeline = pipeline
         self._scope_ids: dict[tuple[str, ScopeKind, str], int] = {}
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:  # a store-only worker: the client routes these elsewhere
+            raise RapError(BAD_REQUEST, "This worker serves the memory only; photos and questions go to a GPU worker.")
+        return self._pipeline
 
     # ---- who reads and writes what -----------------------------------------------------------
     def scope_of(self, who: Requester) -> ScopeInfo:

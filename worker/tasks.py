@@ -4,10 +4,17 @@ redelivered task answers again without running again, and the store's request_id
 that happened just before a crash count once.
 
 The networks load lazily on the first task of each worker process (not in worker_process_init,
-which Celery limits to 4 s), and stay loaded for the life of the process."""
+which Celery limits to 4 s), and stay loaded for the life of the process. A GPU worker runs its
+tasks in a thread pool: every thread feeds the same serving engine, which batches them. Each
+request carries its deadline (RAPBOT_TASK_SOFT_TIME_LIMIT_S): the engine drops it when it is still
+queued then, and stops its generation, so a thread pool (which Celery cannot time-limit) keeps one.
+A store worker (`rapbot worker --role store`) opens the store only and never imports a network."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +29,8 @@ from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.timing import track_model_time
+from model.batching import request_deadline
+from worker.timing import RequestTiming, track_request
 from worker.wire import TRANSIENT_CODES, done_key, error_envelope, ok_envelope, reply_key
 
 
@@ -35,6 +43,14 @@ class WorkerContext:
 
 _context: WorkerContext | None = None
 _context_lock = threading.Lock()
+_serve_models = True
+ENGINE_STATS_PREFIX = "rapbot:engine:"
+
+
+def serve_models(enabled: bool) -> None:
+    """Before the first task: False makes this process a store worker that loads no network."""
+    global _serve_models
+    _serve_models = enabled
 
 
 def redis_for(settings: WorkerSettings) -> Redis:
@@ -56,7 +72,8 @@ def context() -> WorkerContext:
             if _context is None:
                 settings = WorkerSettings()
                 redis = redis_for(settings)
-                runtime = Runtime.open(settings, RedisPendingStore(redis, settings.pending_ttl_s))
+                pending = RedisPendingStore(redis, settings.pending_ttl_s)
+                runtime = Runtime.open(settings, pending, serve_models=_serve_models)
                 _context = WorkerContext(runtime=runtime, redis=redis, settings=settings)
     return _context
 
@@ -96,7 +113,14 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
                     pipe.delete(key)
         pipe.rpush(reply_key(request_id), envelope)
         pipe.expire(reply_key(request_id), expiry)
+        stats = ctx.runtime.engine_stats()
+        if stats is not None:  # for operators and bench/load.py: what batching is doing
+            pipe.set(engine_stats_key(), json.dumps(stats), ex=expiry)
         pipe.execute()
+
+
+def engine_stats_key() -> str:
+    return f"{ENGINE_STATS_PREFIX}{socket.gethostname()}:{os.getpid()}"
 
 
 def _reply_unavailable(request_id: str, error: RapError) -> None:
@@ -113,10 +137,11 @@ def _reply_unavailable(request_id: str, error: RapError) -> None:
 
 def _execute(ctx: WorkerContext, method: str, kwargs: dict[str, Any]) -> tuple[str, bool]:
     """The reply envelope, and whether it is final (not a transient error worth a retry)."""
+    timing: RequestTiming
     try:
-        with track_model_time() as spent:
+        with request_deadline(ctx.settings.task_soft_time_limit_s), track_request() as timing:
             result = ctx.runtime.call(method, **_decode_kwargs(ctx.redis, kwargs))
-        return ok_envelope(method, result, sum(spent)), True
+        return ok_envelope(method, result, timing), True
     except Exception as exc:  # every failure becomes a reply, never a Celery retry
         error = as_rap_error(exc)
         return error_envelope(error), error.code not in TRANSIENT_CODES

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, TypeAdapter
 from worker.dispatch import RESULT_TYPES
 from worker.errors import RapError
 from worker.schemas import Requester
+from worker.timing import RequestTiming
 
 BLOB_PREFIX = "rapbot:blob:"
 REPLY_PREFIX = "rapbot:reply:"
@@ -63,17 +64,17 @@ def encode_kwargs(kwargs: dict[str, Any], request_id: str) -> tuple[dict[str, An
     return encoded, blobs
 
 
-def ok_envelope(method: str, result: Any, model_s: float) -> str:
-    return json.dumps({"ok": True, "result": result_adapter(method).dump_json(result).decode(), "model_s": model_s})
+def ok_envelope(method: str, result: Any, timing: RequestTiming) -> str:
+    return json.dumps({"ok": True, "result": result_adapter(method).dump_json(result).decode(), **timing.as_json()})
 
 
 def error_envelope(error: RapError) -> str:
     return json.dumps({"ok": False, "code": error.code, "message": error.message})
 
 
-def open_envelope(method: str, raw: bytes | str) -> tuple[Any, float]:
-    """The result and the seconds the worker spent in the networks; RapError when it failed."""
+def open_envelope(method: str, raw: bytes | str) -> tuple[Any, RequestTiming]:
+    """The result and where the worker spent its time; RapError when it failed."""
     envelope = json.loads(raw)
     if not envelope["ok"]:
         raise RapError(envelope["code"], envelope["message"])
-    return result_adapter(method).validate_json(envelope["result"]), float(envelope["model_s"])
+    return result_adapter(method).validate_json(envelope["result"]), RequestTiming.from_json(envelope)

@@ -157,7 +157,7 @@ async def test_redis_down_is_a_clear_error_and_writes_nothing(
 
 
 def start_subprocess_worker(
-    settings: WorkerSettings, database_url: str, log: Path, pool: str = "solo"
+    settings: WorkerSettings, database_url: str, log: Path, pool: str = "threads", role: str = "all"
 ) -> subprocess.Popen[bytes]:
     """`rapbot worker` in its own process (and process group), serving this run's queues."""
     env = dict(
@@ -173,7 +173,7 @@ def start_subprocess_worker(
         RAPBOT_TASK_TIME_LIMIT_S=str(settings.task_time_limit_s),
         RAPBOT_REPLY_MAX_NEW_TOKENS="16",
     )
-    command = [sys.executable, "-m", "rapbot", "worker", "--pool", pool, "--loglevel", "WARNING"]
+    command = [sys.executable, "-m", "rapbot", "worker", "--role", role, "--pool", pool, "--loglevel", "WARNING"]
     with log.open("ab") as out:
         return subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -202,7 +202,7 @@ async def test_a_worker_process_killed_mid_task_is_replaced_and_the_request_answ
     log = tmp_path / "worker.log"
     request_id = f"kill-{uuid.uuid4().hex}"
     baseline = other_connections(store)
-    worker = start_subprocess_worker(settings, database_url, log, pool="prefork")
+    worker = start_subprocess_worker(settings, database_url, log, pool="prefork", role="gpu")
     try:
         request = asyncio.create_task(
             client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]], request_id=request_id)

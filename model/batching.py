@@ -1,0 +1,277 @@
+"""A dynamic micro-batcher: many threads submit requests, one serving thread runs them through a
+network in batches. Requests that arrive within `max_wait_s` of the first one (or until `max_batch`
+are waiting) share one forward pass; requests whose `key` differs (e.g. a detector's class list)
+never share one. A CUDA out-of-memory error frees the cache and splits the batch in halves; a lone
+request that still does not fit fails alone, with the error, and the serving thread goes on."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+# A batch function returns one result per request, in order; an exception in the list fails that
+# request alone (e.g. a prompt that cannot fit the context), raising fails them all.
+BatchFunction = Callable[[Sequence[Req]], Sequence[Res | BaseException]]
+
+
+class EngineClosed(RuntimeError):
+    """The engine was shut down before this request ran."""
+
+
+class DeadlinePassed(TimeoutError):
+    """The request's deadline passed before it could run; it was dropped, not run."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("rapbot_request_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(seconds: float | None) -> Iterator[None]:
+    """Every network call made inside this block belongs to a request that is worthless after
+    `seconds`: a batcher drops it if it is still queued then, and generation stops its row."""
+    token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def current_deadline() -> float | None:
+    """The time.monotonic() deadline of the request this thread serves, if any."""
+    return _deadline.get()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError (and its older RuntimeError form), without importing torch."""
+    return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)
+
+
+def free_accelerator_memory() -> None:
+    """Give cached CUDA blocks back after an out-of-memory error, so a smaller retry can fit."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a dependency of model/
+        pass
+
+
+@dataclass
+class BatcherStats:
+    """What a batcher has done; `mean_batch` is what batching bought."""
+
+    batches: int = 0
+    requests: int = 0
+    largest: int = 0
+    busy_s: float = 0.0  # time inside the batch function
+    oom_splits: int = 0
+    expired: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)  # batch size -> how many batches
+
+    @property
+    def mean_batch(self) -> float:
+        return self.requests / self.batches if self.batches else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "batches": self.batches,
+            "requests": self.requests,
+            "mean_batch": round(self.mean_batch, 3),
+            "largest": self.largest,
+            "busy_s": round(self.busy_s, 4),
+            "oom_splits": self.oom_splits,
+            "expired": self.expired,
+        }
+
+
+@dataclass
+class _Job(Generic[Req, Res]):
+    request: Req
+    key: Hashable
+    deadline: float | None  # time.monotonic() after which the request is not worth running
+    future: Future[Res]
+
+
+class MicroBatcher(Generic[Req, Res]):
+    """Collects concurrent requests into batches for `run_batch`, on one daemon thread."""
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: BatchFunction[Req, Res],
+        *,
+        max_batch: int,
+        max_wait_s: float,
+        key: Callable[[Req], Hashable] | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.name = name
+        self.max_batch = max_batch
+        self.max_wait_s = max(0.0, max_wait_s)
+        self.stats = BatcherStats()
+        self._run_batch = run_batch
+        self._key = key or (lambda _request: None)
+        self._queue: queue.Queue[_Job[Req, Res] | None] = queue.Queue()
+        self._held: list[_Job[Req, Res]] = []  # taken from the queue but of another key than the last batch
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"rapbot-{name}-batcher", daemon=True)
+        self._thread.start()
+
+    # ---- callers --------------------------------------------------------------------------------
+
+    def submit(self, request: Req, deadline: float | None = None) -> Future[Res]:
+        """Queue `request`; its deadline defaults to the one of the request_deadline() block."""
+        deadline = current_deadline() if deadline is None else deadline
+        future: Future[Res] = Future()
+        if self._closed.is_set():
+            future.set_exception(EngineClosed(f"the {self.name} engine is shut down"))
+            return future
+        self._queue.put(_Job(request, self._key(request), deadline, future))
+        return future
+
+    def run(self, request: Req, deadline: float | None = None) -> Res:
+        """Submit and wait for this request's own result (or its own exception)."""
+        return self.submit(request, deadline).result()
+
+    def close(self) -> None:
+        """Stop serving; requests still queued fail with EngineClosed."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    # ---- the serving thread ---------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                break
+            self._run(batch)
+        self._fail_queued()
+
+    def _next(self, timeout: float | None) -> _Job[Req, Res] | None:
+        """The next job (held ones first); None when the batcher closes or the wait times out."""
+        if self._held:
+            return self._held.pop(0)
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _collect(self) -> list[_Job[Req, Res]] | None:
+        first = self._next(timeout=None)
+        while first is None and not self._closed.is_set():
+            first = self._next(timeout=None)
+        if first is None:
+            return None
+        batch = [first]
+        for job in [job for job in self._held if job.key == first.key][: self.max_batch - 1]:
+            self._held.remove(job)
+            batch.append(job)
+        held: list[_Job[Req, Res]] = []
+        until = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            # Jobs that came in while the last batch ran are already queued: take them without waiting.
+            left = until - time.monotonic()
+            try:
+                job = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if job is None:  # closing: finish this batch first
+                self._closed.set()
+                break
+            (batch if job.key == first.key else held).append(job)
+        self._held.extend(held)
+        return batch
+
+    def _run(self, batch: list[_Job[Req, Res]]) -> None:
+        now = time.monotonic()
+        live: list[_Job[Req, Res]] = []
+        for job in batch:
+            if job.future.cancelled():
+                continue
+            if job.deadline is not None and now > job.deadline:
+                self.stats.expired += 1
+                job.future.set_exception(DeadlinePassed(f"dropped by the {self.name} engine: its deadline passed"))
+                continue
+            live.append(job)
+        if live:
+            self._run_fitting(live, retried=False)
+
+    def _run_fitting(self, jobs: list[_Job[Req, Res]], *, retried: bool) -> None:
+        """Run `jobs` as one batch; on out-of-memory free the cache and run halves (a single job is
+        retried once), so only a request that cannot fit on its own fails."""
+        start = time.perf_counter()
+        try:
+            results = self._run_batch([job.request for job in jobs])
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the waiting callers
+            self.stats.busy_s += time.perf_counter() - start
+            if is_out_of_memory(exc) and (len(jobs) > 1 or not retried):
+                self.stats.oom_splits += 1
+                free_accelerator_memory()
+                log.warning("%s: out of memory on a batch of %d; retrying smaller", self.name, len(jobs))
+                if len(jobs) == 1:
+                    self._run_fitting(jobs, retried=True)
+                else:
+                    middle = len(jobs) // 2
+                    self._run_fitting(jobs[:middle], retried=False)
+                    self._run_fitting(jobs[middle:], retried=False)
+                return
+            if is_out_of_memory(exc):
+                free_accelerator_memory()
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        self._count(len(jobs), time.perf_counter() - start)
+        if len(results) != len(jobs):
+            error = RuntimeError(f"{self.name}: {len(results)} results for {len(jobs)} requests")
+            for job in jobs:
+                job.future.set_exception(error)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+    def _count(self, size: int, seconds: float) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.requests += size
+        stats.largest = max(stats.largest, size)
+        stats.busy_s += seconds
+        stats.sizes[size] = stats.sizes.get(size, 0) + 1
+
+    def _fail_queued(self) -> None:
+        pending = list(self._held)
+        self._held.clear()
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                pending.append(job)
+        for job in pending:
+            if not job.future.done():
+                job.future.set_exception(EngineClosed(f"the {self.name} engine is shut down"))

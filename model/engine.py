@@ -1,0 +1,239 @@
+"""The serving engine: ONE request API over the networks for many concurrent callers.
+
+`ServingEngine(bundle, settings)` wraps a profile's networks. Its `bundle` has the same shape as the
+raw one (model.types.ModelBundle), so the pipeline calls it as before, but every call becomes a
+request to a micro-batcher (model/batching.py) that runs concurrent requests as one forward pass:
+- generation: RAPBOT_ENGINE=hf batches `generate` in this process (left padding, each request's own
+  images, prompt, budget, temperature and seed); RAPBOT_ENGINE=vllm sends it to a `vllm serve`
+  server, which batches continuously itself (model/vllm.py);
+- detection: ultralytics predicts a list of photos at once, for requests with the same class list;
+- image embedding: CLIP embeds all waiting crops in one batch.
+Text embedding (class names, the zero-shot vocabulary) is cached and cheap: it runs directly.
+
+One serving thread per network owns that network, so no caller ever needs a model lock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from model.batching import MicroBatcher, current_deadline
+from model.settings import ModelSettings
+from model.types import (
+    ConceptGenerator,
+    ConceptRef,
+    Detection,
+    Generation,
+    GenerationRequest,
+    ImageEncoder,
+    ModelBundle,
+    ObjectDetector,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _DetectRequest:
+    image: Image.Image
+    classes: tuple[str, ...]
+    conf: float | None
+    max_boxes: int | None
+
+
+class BatchingEncoder:
+    """An ImageEncoder whose image embeddings are batched across concurrent callers."""
+
+    def __init__(self, encoder: ImageEncoder, max_batch: int, max_wait_s: float) -> None:
+        self.inner = encoder
+        self.encoder_id = encoder.encoder_id
+        self._batcher: MicroBatcher[list[Image.Image], npt.NDArray[np.float32]] = MicroBatcher(
+            "embed", self._run, max_batch=max_batch, max_wait_s=max_wait_s
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def batcher(self) -> MicroBatcher[list[Image.Image], npt.NDArray[np.float32]]:
+        return self._batcher
+
+    def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
+        if not images:
+            return self.inner.embed_images([])
+        return self._batcher.run(list(images))
+
+    def embed_texts(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return self.inner.embed_texts(texts)
+
+    def _run(self, requests: Sequence[list[Image.Image]]) -> list[npt.NDArray[np.float32]]:
+        flat = [image for images in requests for image in images]
+        rows = self.inner.embed_images(flat)
+        split: list[npt.NDArray[np.float32]] = []
+        start = 0
+        for images in requests:
+            split.append(rows[start : start + len(images)])
+            start += len(images)
+        return split
+
+    def close(self) -> None:
+        self._batcher.close()
+
+    def __getattr__(self, name: str) -> Any:  # load, unload, is_loaded... of the real encoder
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class BatchingDetector:
+    """An ObjectDetector whose photos are detected in batches; only requests with the same class
+    list share a batch (YOLO-World's class text features condition the whole network)."""
+
+    def __init__(self, detector: ObjectDetector, max_batch: int, max_wait_s: float) -> None:
+        self.inner = detector
+        self._batcher: MicroBatcher[_DetectRequest, list[Detection]] = MicroBatcher(
+            "detect",
+            self._run,
+            max_batch=max_batch,
+            max_wait_s=max_wait_s,
+            key=lambda request: (request.classes, request.conf, request.max_boxes),
+        )
+
+    @property
+    def batcher(self) -> MicroBatcher[_DetectRequest, list[Detection]]:
+        return self._batcher
+
+    def detect(
+        self, image: Image.Image, classes: Sequence[str], conf: float | None = None, max_boxes: int | None = None
+    ) -> list[Detection]:
+        return self._batcher.run(_DetectRequest(image, tuple(classes), conf, max_boxes))
+
+    def _run(self, requests: Sequence[_DetectRequest]) -> list[list[Detection]]:
+        first = requests[0]
+        detect_batch = getattr(self.inner, "detect_batch", None)
+        images = [request.image for request in requests]
+        if callable(detect_batch):
+            found: list[list[Detection]] = detect_batch(images, first.classes, first.conf, first.max_boxes)
+            return found
+        return [self.inner.detect(image, first.classes, first.conf, first.max_boxes) for image in images]
+
+    def close(self) -> None:
+        self._batcher.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class BatchingGenerator:
+    """A ConceptGenerator whose concurrent `generate` calls run as batched generations."""
+
+    def __init__(self, generator: ConceptGenerator, max_batch: int, max_wait_s: float) -> None:
+        self.inner = generator
+        self.tokens = 0  # new tokens generated, for tokens/s figures
+        self._batcher: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
+            "generate", self._run, max_batch=max_batch, max_wait_s=max_wait_s
+        )
+
+    @property
+    def max_concepts(self) -> int:
+        return self.inner.max_concepts
+
+    @property
+    def batcher(self) -> MicroBatcher[GenerationRequest, Generation]:
+        return self._batcher
+
+    def generate(
+        self,
+        image: Image.Image | None,
+        concepts: Sequence[ConceptRef],
+        question: str,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> Generation:
+        request = GenerationRequest(
+            image, list(concepts), question, max_new_tokens, temperature, seed, deadline=current_deadline()
+        )
+        return self._batcher.run(request)
+
+    def _run(self, requests: Sequence[GenerationRequest]) -> Sequence[Generation | BaseException]:
+        generate_batch = getattr(self.inner, "generate_batch", None)
+        results: Sequence[Generation | BaseException]
+        if callable(generate_batch):
+            results = generate_batch(list(requests))
+        else:  # a backend without batching (or a wrapper in tests): one at a time, same API
+            results = [self._one(request) for request in requests]
+        self.tokens += sum(r.tokens for r in results if isinstance(r, Generation))
+        return [
+            Generation(r.text, r.used, r.dropped, r.prompt, r.tokens, batch=len(requests))
+            if isinstance(r, Generation)
+            else r
+            for r in results
+        ]
+
+    def _one(self, request: GenerationRequest) -> Generation | BaseException:
+        try:
+            return self.inner.generate(
+                request.image,
+                request.concepts,
+                request.question,
+                max_new_tokens=request.max_new_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+            )
+        except Exception as exc:  # noqa: BLE001 - this request's own failure
+            return exc
+
+    def close(self) -> None:
+        self._batcher.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class ServingEngine:
+    """One copy of a profile's networks serving many in-flight requests (see the module doc)."""
+
+    def __init__(self, bundle: ModelBundle, settings: ModelSettings | None = None) -> None:
+        settings = settings or ModelSettings()
+        self.settings = settings
+        self.raw = bundle
+        wait = settings.batch_wait_ms / 1000.0
+        generator = bundle.generator
+        if settings.engine == "vllm":
+            from model.vllm import build_vllm_generator
+
+            spec = settings.generator or getattr(generator, "spec", "")
+            generator = build_vllm_generator(spec, settings)
+        self.encoder = BatchingEncoder(bundle.encoder, settings.max_batch, wait)
+        self.detector = BatchingDetector(bundle.detector, settings.max_batch, wait)
+        self.generator = BatchingGenerator(generator, settings.max_batch, wait)
+        self.bundle = ModelBundle(
+            profile=bundle.profile, encoder=self.encoder, detector=self.detector, generator=self.generator
+        )
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Cumulative figures per network: batches, requests, mean batch, busy seconds..."""
+        generate = self.generator.batcher.stats.as_dict()
+        generate["tokens"] = self.generator.tokens
+        return {
+            "generate": generate,
+            "detect": self.detector.batcher.stats.as_dict(),
+            "embed": self.encoder.batcher.stats.as_dict(),
+        }
+
+    def close(self) -> None:
+        for part in (self.generator, self.detector, self.encoder):
+            part.close()
