@@ -31,6 +31,11 @@ class EngineClosed(RuntimeError):
     """The engine was shut down before this request ran."""
 
 
+class EngineUnavailable(RuntimeError):
+    """A remote serving engine (the vLLM server) cannot answer now: unreachable, timed out, or it
+    failed (HTTP 5xx). The request may succeed later; the message names the setting to check."""
+
+
 class DeadlinePassed(TimeoutError):
     """The request's deadline passed before it could run; it was dropped, not run."""
 
@@ -151,8 +156,17 @@ class MicroBatcher(Generic[Req, Res]):
         """Submit and wait for this request's own result (or its own exception)."""
         return self.submit(request, deadline).result()
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a coming batch (not the running one)."""
+        return self._queue.qsize() + len(self._held)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
     def close(self) -> None:
-        """Stop serving; requests still queued fail with EngineClosed."""
+        """Stop serving; requests still queued fail with EngineClosed (the running batch finishes)."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -179,6 +193,8 @@ class MicroBatcher(Generic[Req, Res]):
             return None
 
     def _collect(self) -> list[_Job[Req, Res]] | None:
+        if self._closed.is_set():
+            return None
         first = self._next(timeout=None)
         while first is None and not self._closed.is_set():
             first = self._next(timeout=None)
@@ -194,13 +210,13 @@ class MicroBatcher(Generic[Req, Res]):
             # Jobs that came in while the last batch ran are already queued: take them without waiting.
             left = until - time.monotonic()
             try:
-                job = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+                incoming = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
             except queue.Empty:
                 break
-            if job is None:  # closing: finish this batch first
+            if incoming is None:  # closing: finish this batch first
                 self._closed.set()
                 break
-            (batch if job.key == first.key else held).append(job)
+            (batch if incoming.key == first.key else held).append(incoming)
         self._held.extend(held)
         return batch
 
@@ -224,7 +240,7 @@ class MicroBatcher(Generic[Req, Res]):
         start = time.perf_counter()
         try:
             results = self._run_batch([job.request for job in jobs])
-        except BaseException as exc:  # noqa: BLE001 - every failure goes to the waiting callers
+        except BaseException as exc:
             self.stats.busy_s += time.perf_counter() - start
             if is_out_of_memory(exc) and (len(jobs) > 1 or not retried):
                 self.stats.oom_splits += 1

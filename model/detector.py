@@ -149,7 +149,9 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         conf: float | None = None,
         max_boxes: int | None = None,
     ) -> list[list[Detection]]:
-        """`detect` for several photos in one forward pass (ultralytics letterboxes each)."""
+        """`detect` for several photos in one forward pass. Photos of one size get exactly the boxes
+        they get alone (ultralytics letterboxes a batch of equal shapes as it does one photo);
+        photos of mixed sizes are all padded to the same square, which moves boxes slightly."""
         vocabulary = tuple(dict.fromkeys(name.strip() for name in classes if name.strip()))
         if not vocabulary or not images:
             return [[] for _ in images]
@@ -172,7 +174,8 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
                 verbose=False,
             )
         return [
-            _detections(result.boxes, image.size, vocabulary, max_boxes) for result, image in zip(results, rgb, strict=True)
+            _detections(result.boxes, image.size, vocabulary, max_boxes)
+            for result, image in zip(results, rgb, strict=True)
         ]
 
     def unload(self) -> None:

@@ -73,10 +73,6 @@ class ClipEncoder(InferenceModel[LoadedClip]):
             self._dim = int(config["embed_dim"])
         return self._dim
 
-    @dim.setter
-    def dim(self, value: int) -> None:  # the ImageEncoder protocol declares a plain attribute
-        self._dim = value
-
     def _checkpoint(self) -> Path:
         local = local_open_clip_file(self.model_name, self.tag, self.settings)
         if local is not None:

@@ -6,7 +6,7 @@ request to a micro-batcher (model/batching.py) that runs concurrent requests as 
 - generation: RAPBOT_ENGINE=hf batches `generate` in this process (left padding, each request's own
   images, prompt, budget, temperature and seed); RAPBOT_ENGINE=vllm sends it to a `vllm serve`
   server, which batches continuously itself (model/vllm.py);
-- detection: ultralytics predicts a list of photos at once, for requests with the same class list;
+- detection: ultralytics predicts a list of photos at once (same class list, same photo size);
 - image embedding: CLIP embeds all waiting crops in one batch.
 Text embedding (class names, the zero-shot vocabulary) is cached and cheap: it runs directly.
 
@@ -93,8 +93,10 @@ class BatchingEncoder:
 
 
 class BatchingDetector:
-    """An ObjectDetector whose photos are detected in batches; only requests with the same class
-    list share a batch (YOLO-World's class text features condition the whole network)."""
+    """An ObjectDetector whose photos are detected in batches: requests with the same class list
+    and photos of the same size share one. Chat apps send photos in a few sizes (Telegram: 1280 px
+    on the long side), so same-size batches are common, and a photo's boxes never depend on its
+    batch neighbours."""
 
     def __init__(self, detector: ObjectDetector, max_batch: int, max_wait_s: float) -> None:
         self.inner = detector
@@ -103,7 +105,9 @@ class BatchingDetector:
             self._run,
             max_batch=max_batch,
             max_wait_s=max_wait_s,
-            key=lambda request: (request.classes, request.conf, request.max_boxes),
+            # Same classes (YOLO-World's class features condition the whole network) and same photo
+            # size (so each photo is letterboxed exactly as alone, and gets the boxes it gets alone).
+            key=lambda request: (request.classes, request.conf, request.max_boxes, request.image.size),
         )
 
     @property
@@ -191,7 +195,7 @@ class BatchingGenerator:
                 temperature=request.temperature,
                 seed=request.seed,
             )
-        except Exception as exc:  # noqa: BLE001 - this request's own failure
+        except Exception as exc:
             return exc
 
     def close(self) -> None:
@@ -215,7 +219,7 @@ class ServingEngine:
         if settings.engine == "vllm":
             from model.vllm import build_vllm_generator
 
-            spec = settings.generator or getattr(generator, "spec", "")
+            spec: str = getattr(generator, "spec", None) or settings.generator or ""
             generator = build_vllm_generator(spec, settings)
         self.encoder = BatchingEncoder(bundle.encoder, settings.max_batch, wait)
         self.detector = BatchingDetector(bundle.detector, settings.max_batch, wait)

@@ -315,9 +315,11 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         prepared: dict[int, PreparedInput] = {}
         for index, request in enumerate(requests):
             try:
-                prepared[index] = self.prepare(request.image, request.concepts, request.question, request.max_new_tokens)
+                prepared[index] = self.prepare(
+                    request.image, request.concepts, request.question, request.max_new_tokens
+                )
                 ready.append(index)
-            except Exception as exc:  # noqa: BLE001 - this request's own failure, reported to it alone
+            except Exception as exc:
                 results[index] = exc
         if ready:
             rows = self._generate_rows([requests[i] for i in ready], [prepared[i] for i in ready])
@@ -352,7 +354,7 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         with self._generate_lock, torch.inference_mode():
             output = loaded.model.generate(**inputs, **options)
         rows: list[Generation | BaseException] = []
-        for row, (request, prepared_row) in enumerate(zip(requests, prepared, strict=True)):
+        for row, prepared_row in enumerate(prepared):
             if row in limits.expired:
                 from model.batching import DeadlinePassed
 
@@ -400,13 +402,14 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
             if not all(isinstance(v, torch.Tensor) for v in values):
                 batch[key] = values[0]
                 continue
-            per_token = all(v.shape == p.inputs["input_ids"].shape for p in prepared for v in [p.inputs.get(key)])
+            per_token = all(key in p.inputs and p.inputs[key].shape == p.inputs["input_ids"].shape for p in prepared)
             if per_token:
                 fill = pad_id if key == "input_ids" else 0
                 batch[key] = torch.cat([_left_pad(v, longest, fill) for v in values])
             else:
                 batch[key] = torch.cat(_pad_to_common_shape(values))
         return batch
+
 
 class _RowLimits:
     """Stops each row at its own answer budget, and at its request's deadline (those rows are

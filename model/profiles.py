@@ -98,10 +98,6 @@ class LazyGenerator:
     def max_concepts(self) -> int:
         return self.built.max_concepts
 
-    @max_concepts.setter
-    def max_concepts(self, value: int) -> None:  # the ConceptGenerator protocol declares an attribute
-        self.built.max_concepts = value
-
     def generate(
         self,
         image: Image.Image | None,

@@ -60,7 +60,9 @@ class GenerationRequest:
 
 class ImageEncoder(Protocol):
     encoder_id: str  # stored with every view, e.g. "open_clip:ViT-L-14-336/openai"
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]: ...
 
@@ -74,7 +76,9 @@ class ObjectDetector(Protocol):
 
 
 class ConceptGenerator(Protocol):
-    max_concepts: int  # topK the model was trained for: 2 RAP-LLaVA, 3 RAP-Phi3-V
+    @property
+    def max_concepts(self) -> int:  # topK the model was trained for: 2 RAP-LLaVA, 3 RAP-Phi3-V
+        ...
 
     def generate(
         self,

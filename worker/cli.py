@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-from enum import Enum
+from enum import StrEnum
 
 import typer
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     all = "all"
     gpu = "gpu"
     store = "store"

@@ -1,6 +1,6 @@
 """LocalClient: the pipeline in this process (the embedded default, no Redis). Blocking work runs
-in a thread (asyncio.to_thread) so a bot's event loop stays responsive; one lock keeps the networks
-to one request at a time. Pending choices live in this process's memory."""
+in a thread (asyncio.to_thread) so a bot's event loop stays responsive; concurrent chats meet in
+the serving engine, which batches them. Pending choices live in this process's memory."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from typing import Any
 from celery import Celery, Task
 from redis import Redis
 
+from model.batching import request_deadline
 from worker.celery_app import PIPELINE_TASK, STORE_TASK
 from worker.errors import BAD_IMAGE, RapError
 from worker.failures import as_rap_error
@@ -29,7 +30,6 @@ from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from model.batching import request_deadline
 from worker.timing import RequestTiming, track_request
 from worker.wire import TRANSIENT_CODES, done_key, error_envelope, ok_envelope, reply_key
 

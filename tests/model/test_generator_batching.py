@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_vlms import BO, MAM, QUERY, TOY, build_tiny_idefics3, build_tiny_qwen2_vl, photo
 
 from model.batching import DeadlinePassed
 from model.generator import TransformersGenerator, build_generator
 from model.settings import ModelSettings
 from model.types import Generation, GenerationRequest
-from tiny_vlms import BO, MAM, QUERY, TOY, build_tiny_idefics3, build_tiny_qwen2_vl, photo
 
 # Mixed on purpose: a photo with one concept, text only, a tall photo with two concepts, no concept
 # at all; different questions and answer budgets, so prompts have different lengths.
