@@ -15,6 +15,7 @@ One serving thread per network owns that network, so no caller ever needs a mode
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,9 +141,15 @@ class BatchingDetector:
 class BatchingGenerator:
     """A ConceptGenerator whose concurrent `generate` calls run as batched generations."""
 
-    def __init__(self, generator: ConceptGenerator, max_batch: int, max_wait_s: float) -> None:
+    def __init__(
+        self, generator: ConceptGenerator, max_batch: int, max_wait_s: float, *, server_batches: bool = False
+    ) -> None:
+        """`server_batches`: the generator is a server that batches continuously itself (vLLM);
+        each caller's request then goes straight to it instead of waiting for a batch to form."""
         self.inner = generator
+        self.server_batches = server_batches
         self.tokens = 0  # new tokens generated, for tokens/s figures
+        self._tokens_lock = threading.Lock()  # server_batches: callers count from their own threads
         self._batcher: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
             "generate", self._run, max_batch=max_batch, max_wait_s=max_wait_s
         )
@@ -168,6 +175,11 @@ class BatchingGenerator:
         request = GenerationRequest(
             image, list(concepts), question, max_new_tokens, temperature, seed, deadline=current_deadline()
         )
+        if self.server_batches:
+            (result,) = self._run([request])
+            if isinstance(result, BaseException):
+                raise result
+            return result
         return self._batcher.run(request)
 
     def _run(self, requests: Sequence[GenerationRequest]) -> Sequence[Generation | BaseException]:
@@ -177,7 +189,8 @@ class BatchingGenerator:
             results = generate_batch(list(requests))
         else:  # a backend without batching (or a wrapper in tests): one at a time, same API
             results = [self._one(request) for request in requests]
-        self.tokens += sum(r.tokens for r in results if isinstance(r, Generation))
+        with self._tokens_lock:
+            self.tokens += sum(r.tokens for r in results if isinstance(r, Generation))
         return [
             Generation(r.text, r.used, r.dropped, r.prompt, r.tokens, batch=len(requests))
             if isinstance(r, Generation)
@@ -223,7 +236,9 @@ class ServingEngine:
             generator = build_vllm_generator(spec, settings)
         self.encoder = BatchingEncoder(bundle.encoder, settings.max_batch, wait)
         self.detector = BatchingDetector(bundle.detector, settings.max_batch, wait)
-        self.generator = BatchingGenerator(generator, settings.max_batch, wait)
+        self.generator = BatchingGenerator(
+            generator, settings.max_batch, wait, server_batches=settings.engine == "vllm"
+        )
         self.bundle = ModelBundle(
             profile=bundle.profile, encoder=self.encoder, detector=self.detector, generator=self.generator
         )
