@@ -3,11 +3,12 @@ release memory on unload (in the spirit of Immich's InferenceModel)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
+
+from model.batching import free_accelerator_memory
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,4 @@ class InferenceModel(ABC, Generic[Loaded]):
         """Drop the network and give its memory back (GPU memory too)."""
         with self._lock:
             self._loaded = None
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover - torch is a dependency of model/
-            pass
+        free_accelerator_memory()

@@ -48,7 +48,23 @@ class _DetectRequest:
     max_boxes: int | None
 
 
-class BatchingEncoder:
+class _Batching:
+    """What the three wrappers share: the wrapped network (its load, unload, ... pass through) and
+    one batcher to close."""
+
+    inner: Any
+    _batcher: MicroBatcher[Any, Any]
+
+    def close(self) -> None:
+        self._batcher.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class BatchingEncoder(_Batching):
     """An ImageEncoder whose image embeddings are batched across concurrent callers."""
 
     def __init__(self, encoder: ImageEncoder, max_batch: int, max_wait_s: float) -> None:
@@ -84,16 +100,8 @@ class BatchingEncoder:
             start += len(images)
         return split
 
-    def close(self) -> None:
-        self._batcher.close()
 
-    def __getattr__(self, name: str) -> Any:  # load, unload, is_loaded... of the real encoder
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
-class BatchingDetector:
+class BatchingDetector(_Batching):
     """An ObjectDetector whose photos are detected in batches: requests with the same class list
     and photos of the same size share one. Chat apps send photos in a few sizes (Telegram: 1280 px
     on the long side), so same-size batches are common, and a photo's boxes never depend on its
@@ -129,16 +137,8 @@ class BatchingDetector:
             return found
         return [self.inner.detect(image, first.classes, first.conf, first.max_boxes) for image in images]
 
-    def close(self) -> None:
-        self._batcher.close()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
-class BatchingGenerator:
+class BatchingGenerator(_Batching):
     """A ConceptGenerator whose concurrent `generate` calls run as batched generations."""
 
     def __init__(
@@ -210,14 +210,6 @@ class BatchingGenerator:
             )
         except Exception as exc:
             return exc
-
-    def close(self) -> None:
-        self._batcher.close()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
 
 class ServingEngine:
