@@ -43,9 +43,16 @@ def import_ultralytics_offline() -> ModuleType:
     # ultralytics reads these once, at import.
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
+    threads_chosen = "OMP_NUM_THREADS" in os.environ
     import ultralytics
     import ultralytics.utils as yolo_utils
     from ultralytics.utils import checks, events
+
+    if not threads_chosen:
+        # ultralytics sets OMP_NUM_THREADS=1 at import (for its training loop): that would run every
+        # network of this process, CLIP and the generator too, on one core. Nobody asked for that.
+        os.environ.pop("OMP_NUM_THREADS", None)
+        _keep_all_cores()
 
     # When something imported ultralytics before us, its module-level flags are already set.
     for module in (yolo_utils, checks, events):
@@ -53,6 +60,18 @@ def import_ultralytics_offline() -> ModuleType:
             module.ONLINE = False  # type: ignore[attr-defined]
     checks.AUTOINSTALL = False  # type: ignore[attr-defined]
     return ultralytics
+
+
+def _keep_all_cores() -> None:
+    """Undo ultralytics' CPU thread cap (its predictor setup calls torch.set_num_threads(cores - 1),
+    and its import sets OMP_NUM_THREADS=1) unless the user set OMP_NUM_THREADS themselves."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    cores = os.cpu_count() or 1
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
 
 
 @dataclass
@@ -104,6 +123,11 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         else:
             yolo = ultralytics.YOLOWorld(str(self._weights()), verbose=False)
         yolo.model.eval()
+        # Set the predictor up now, on a blank photo: its setup caps torch's CPU threads, which
+        # _keep_all_cores then undoes, so every real photo runs with the same thread count (and so
+        # gets the same boxes, bit for bit, on every call).
+        yolo.predict(Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE)), imgsz=IMAGE_SIZE, device=self.device, verbose=False)
+        _keep_all_cores()
         return LoadedYolo(yolo)
 
     def class_features(self, classes: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -125,11 +149,18 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         import torch
 
         features = torch.from_numpy(self.class_features(classes)).unsqueeze(0)  # (1, n, 512)
-        world = loaded.yolo.model
-        world.txt_feats = features.to(next(world.parameters()).device)
-        world.model[-1].nc = len(classes)
-        world.names = dict(enumerate(classes))
-        loaded.yolo.predictor = None  # the predictor caches names and the head's shape
+        worlds = [loaded.yolo.model]
+        predictor = loaded.yolo.predictor
+        if predictor is not None and predictor.model.model is not loaded.yolo.model:
+            # The predictor runs its own (fused) copy of the network. Updating it in place keeps the
+            # predictor: setting one up again costs ~0.1 s per photo on a CPU.
+            worlds.append(predictor.model.model)
+        for world in worlds:
+            world.txt_feats = features.to(next(world.parameters()).device)
+            world.model[-1].nc = len(classes)
+            world.names = dict(enumerate(classes))
+        if predictor is not None:
+            predictor.model.names = loaded.yolo.model.names
         loaded.classes = classes
 
     def detect(
