@@ -59,6 +59,14 @@ def current_deadline() -> float | None:
     return _deadline.get()
 
 
+def check_deadline(what: str = "the request") -> None:
+    """Raise DeadlinePassed when this thread's request is past its deadline (before a write that
+    its client, having given up, must never see happen later)."""
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlinePassed(f"{what}: its deadline passed")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch.cuda.OutOfMemoryError (and its older RuntimeError form), without importing torch."""
     return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)

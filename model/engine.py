@@ -235,6 +235,13 @@ class ServingEngine:
             profile=bundle.profile, encoder=self.encoder, detector=self.detector, generator=self.generator
         )
 
+    def warm_up(self) -> None:
+        """Load every network now (a worker calls it when it starts), not on a user's request."""
+        for network in (self.raw.encoder, self.raw.detector, self.raw.generator):
+            load = getattr(network, "load", None)
+            if callable(load):
+                load()
+
     def stats(self) -> dict[str, dict[str, float]]:
         """Cumulative figures per network: batches, requests, mean batch, busy seconds..."""
         generate = self.generator.batcher.stats.as_dict()

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from enum import StrEnum
+from typing import Any
 
 import typer
 
@@ -25,6 +26,47 @@ class Role(StrEnum):
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
     app.command("worker")(worker)
+    deadletters = typer.Typer(help="Requests set aside because they stopped their worker again and again.")
+    deadletters.command("list")(deadletters_list)
+    deadletters.command("clear")(deadletters_clear)
+    app.add_typer(deadletters, name="deadletters")
+
+
+def _redis() -> Any:
+    from redis import Redis
+
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    if not settings.redis_url:
+        typer.echo("Set RAPBOT_REDIS_URL: dead letters live in the workers' Redis.", err=True)
+        raise typer.Exit(code=2)
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+
+
+def deadletters_list() -> None:
+    """Show every dead letter: when, which request, what kind, why."""
+    import json
+
+    from worker.tasks import DEAD_LETTERS_KEY
+
+    records = [json.loads(raw) for raw in _redis().lrange(DEAD_LETTERS_KEY, 0, -1)]
+    if not records:
+        typer.echo("No dead letters.")
+        return
+    for record in records:
+        typer.echo(f"{record['at']}  {record['request_id']}  {record['method']}  {record['cause']}")
+    typer.echo(f"{len(records)} dead letter(s). `rapbot deadletters clear` removes them.")
+
+
+def deadletters_clear() -> None:
+    """Remove every dead letter."""
+    from worker.tasks import DEAD_LETTERS_KEY
+
+    redis = _redis()
+    count = int(redis.llen(DEAD_LETTERS_KEY))
+    redis.delete(DEAD_LETTERS_KEY)
+    typer.echo(f"Removed {count} dead letter(s).")
 
 
 def worker(
@@ -106,6 +148,16 @@ def _run_celery(
         concurrency = threads if pool == "threads" else 1
     chosen = queues or (store_queue if role is Role.store else pipeline_queue)
     celery = make_celery(WorkerSettings(), with_tasks=True)
+    if not serves_store_only and pool == "threads":
+        # One process holds the networks: load them as soon as it is up, not on a user's request.
+        from celery.signals import worker_ready
+
+        @worker_ready.connect(weak=False)
+        def _load_networks(**_: object) -> None:
+            import threading
+
+            threading.Thread(target=tasks.warm_up, name="rapbot-warm-up", daemon=True).start()
+
     celery.worker_main(
         [
             "worker",

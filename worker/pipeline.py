@@ -21,6 +21,7 @@ from PIL import Image
 from memory import validation
 from memory.errors import DuplicateName
 from memory.types import Actor, ConceptInfo, NewView
+from model.batching import check_deadline
 from model.prompt import CAPTION_QUESTION
 from model.types import ConceptRef, Detection, ModelBundle
 from worker.errors import BAD_REQUEST, NO_PENDING, RapError
@@ -206,6 +207,7 @@ class Pipeline:
         prepared: Sequence[_PreparedView],
         request_id: str | None,
     ) -> Stored:
+        check_deadline("remember")  # its client gave up: storing now would be a ghost write
         first = prepared[0]
         concept = self.store.add_concept(
             scope_id, actor, name, description, first.category, first.view, request_id=request_id
@@ -225,6 +227,7 @@ class Pipeline:
         image = self.decode(image_bytes)
         # Look for the concept's own category first; the strongest box of it is the new view.
         prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)
+        check_deadline("add a photo")
         return self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
 
     def _find(self, scope_id: int, name: str) -> ConceptInfo | None:

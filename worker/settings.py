@@ -17,18 +17,28 @@ class WorkerSettings(BaseSettings):
     pipeline_queue: str = "rapbot.gpu"
     # Store-only requests (list, show, forget, export...) never wait behind a generation.
     store_queue: str = "rapbot.store"
-    # Redis visibility timeout: an unacknowledged task is handed to another worker after this long.
-    visibility_timeout_s: int = Field(default=3600, ge=5)
-    # Task limits; both must stay below the visibility timeout or a slow task would run twice.
-    task_soft_time_limit_s: int = Field(default=300, ge=1)
-    task_time_limit_s: int = Field(default=330, ge=1)
-    # How long a client waits for a result before answering "timeout".
-    client_timeout_s: float = Field(default=360.0, gt=0)
+    # Redis visibility timeout: a request whose worker was lost (killed, machine gone) is handed to
+    # another worker after this long. Above the longest task, well under the client timeout.
+    visibility_timeout_s: int = Field(default=100, ge=5)
+    # Task limits: each request's deadline inside the engine (soft), Celery's hard limit (prefork).
+    task_soft_time_limit_s: int = Field(default=80, ge=1)
+    task_time_limit_s: int = Field(default=90, ge=1)
+    # How long a client waits for a reply. A request still queued when its client gives up is
+    # dropped, never run later (Celery's `expires`); one that is running stops at its deadline.
+    client_timeout_s: float = Field(default=200.0, gt=0)
+    # A request delivered this many times without an answer (it stopped its worker each time) is
+    # set aside as a dead letter (`rapbot deadletters list`) and its user told.
+    max_deliveries: int = Field(default=3, ge=1)
     result_expires_s: int = Field(default=3600, ge=60)
     # Image bytes wait in Redis for the worker this long (they travel by key, not in the message).
     image_ttl_s: int = Field(default=3600, ge=60)
     max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_photo_pixels: int = Field(default=40_000_000, ge=64)
+    # Thinner photos (long side : short side) are refused: a 40000x1 strip is cheap to decode but
+    # every network's resize would blow it up (see docs/console.md, "Input limits").
+    max_photo_aspect: float = Field(default=20.0, ge=1.0, le=1000.0)
+    # Longest side of the working copy every network, crop and annotated photo is made from.
+    max_photo_side: int = Field(default=2048, ge=64, le=16384)
     # How long a remember with several candidates waits for the user's choice.
     pending_ttl_s: int = Field(default=900, ge=10)
     # At most this many images in one album remember.
@@ -47,4 +57,7 @@ class WorkerSettings(BaseSettings):
             raise ValueError(
                 "need RAPBOT_TASK_SOFT_TIME_LIMIT_S < RAPBOT_TASK_TIME_LIMIT_S < RAPBOT_VISIBILITY_TIMEOUT_S"
             )
+        if self.client_timeout_s <= self.visibility_timeout_s:
+            # Otherwise a lost worker's request would come back after its user was told it failed.
+            raise ValueError("need RAPBOT_VISIBILITY_TIMEOUT_S < RAPBOT_CLIENT_TIMEOUT_S")
         return self

@@ -13,18 +13,21 @@ A store worker (`rapbot worker --role store`) opens the store only and never imp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, Task
 from redis import Redis
 
-from model.batching import request_deadline
+from model.batching import DeadlinePassed, request_deadline
 from worker.celery_app import PIPELINE_TASK, STORE_TASK
-from worker.errors import BAD_IMAGE, RapError
+from worker.dispatch import MODEL_METHODS
+from worker.errors import BAD_IMAGE, DEAD_LETTER, RapError
 from worker.failures import as_rap_error
 from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
@@ -45,6 +48,10 @@ _context: WorkerContext | None = None
 _context_lock = threading.Lock()
 _serve_models = True
 ENGINE_STATS_PREFIX = "rapbot:engine:"
+DELIVERIES_PREFIX = "rapbot:deliveries:"
+DEAD_LETTERS_KEY = "rapbot:deadletters"
+CLIENT_GRACE_S = 5.0  # a request's deadline comes this long before its client gives up
+log = logging.getLogger(__name__)
 
 
 def serve_models(enabled: bool) -> None:
@@ -95,8 +102,10 @@ def _decode_kwargs(redis: Redis, kwargs: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
-    """Run one request and push its reply; a request already answered is answered again from Redis."""
+def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: Any = None) -> None:
+    """Run one request and push its reply; a request already answered is answered again from Redis.
+    `expires`: when its client stops waiting (Celery's `expires`); the request's deadline is set a
+    little before, so its reply (maybe "too late") always reaches a client that still waits."""
     try:
         ctx = context()
     except Exception as exc:  # Postgres down or misconfigured: say so, and try again next request
@@ -106,7 +115,11 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
     envelope = ctx.redis.get(done_key(request_id))
     with ctx.redis.pipeline() as pipe:
         if envelope is None:
-            envelope, final = _execute(ctx, method, kwargs)
+            deliveries = _count_delivery(ctx, request_id)
+            if deliveries > ctx.settings.max_deliveries:
+                envelope, final = dead_letter(ctx, method, request_id, deliveries), True
+            else:
+                envelope, final = _execute(ctx, method, kwargs, _seconds_left(ctx.settings, expires))
             if final:
                 pipe.set(done_key(request_id), envelope, ex=expiry)
                 for key in _blob_keys(kwargs):
@@ -117,6 +130,18 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str) -> None:
         if stats is not None:  # for operators and bench/load.py: what batching is doing
             pipe.set(engine_stats_key(), json.dumps(stats), ex=expiry)
         pipe.execute()
+
+
+def warm_up() -> None:
+    """Open the store and load the networks before the first request (a GPU worker calls this
+    from a thread when it starts; a request that comes first waits for the same load)."""
+    try:
+        engine = context().runtime.engine
+        if engine is not None:
+            engine.warm_up()
+            log.info("networks loaded")
+    except Exception:  # the first request reports the same failure to its user, clearly
+        log.exception("could not load the networks ahead of the first request")
 
 
 def engine_stats_key() -> str:
@@ -135,11 +160,56 @@ def _reply_unavailable(request_id: str, error: RapError) -> None:
         redis.close()
 
 
-def _execute(ctx: WorkerContext, method: str, kwargs: dict[str, Any]) -> tuple[str, bool]:
+def _count_delivery(ctx: WorkerContext, request_id: str) -> int:
+    """How many times this request has been delivered to a worker, this time included."""
+    key = DELIVERIES_PREFIX + request_id
+    with ctx.redis.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, ctx.settings.result_expires_s)
+        count, _ = pipe.execute()
+    return int(count)
+
+
+def dead_letter(ctx: WorkerContext, method: str, request_id: str, deliveries: int) -> str:
+    """Set a request aside that stopped its worker every time it ran, and tell its user. The record
+    names the request and the cause, never its photo or text."""
+    record = {
+        "request_id": request_id,
+        "method": method,
+        "deliveries": deliveries,
+        "cause": f"its worker stopped (killed or out of memory) on each of {deliveries - 1} deliveries",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    ctx.redis.rpush(DEAD_LETTERS_KEY, json.dumps(record))
+    log.error("request %s (%s) is a dead letter after %d deliveries", request_id, method, deliveries - 1)
+    what = "photo" if method in MODEL_METHODS else "request"
+    return error_envelope(
+        RapError(
+            DEAD_LETTER,
+            f"This {what} could not be processed: it stopped the bot's worker each time it was tried. "
+            "It was set aside for the bot's operators; please do not send it again.",
+        )
+    )
+
+
+def _seconds_left(settings: WorkerSettings, expires: Any) -> float:
+    """This request's time budget: the soft limit, cut so it ends before its client gives up."""
+    budget = float(settings.task_soft_time_limit_s)
+    if expires:
+        at = expires if isinstance(expires, datetime) else datetime.fromisoformat(str(expires))
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        budget = min(budget, (at - datetime.now(UTC)).total_seconds() - CLIENT_GRACE_S)
+    return budget
+
+
+def _execute(ctx: WorkerContext, method: str, kwargs: dict[str, Any], seconds: float) -> tuple[str, bool]:
     """The reply envelope, and whether it is final (not a transient error worth a retry)."""
     timing: RequestTiming
     try:
-        with request_deadline(ctx.settings.task_soft_time_limit_s), track_request() as timing:
+        if seconds <= 0:
+            raise DeadlinePassed("its client stopped waiting before it could start")
+        with request_deadline(seconds), track_request() as timing:
             result = ctx.runtime.call(method, **_decode_kwargs(ctx.redis, kwargs))
         return ok_envelope(method, result, timing), True
     except Exception as exc:  # every failure becomes a reply, never a Celery retry
@@ -159,4 +229,4 @@ def register_tasks(app: Celery) -> None:
 
         @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
         def _task(self: Task, method: str, kwargs: dict[str, Any], request_id: str) -> None:
-            run_request(method, kwargs, request_id)
+            run_request(method, kwargs, request_id, expires=self.request.expires)

@@ -157,13 +157,18 @@ async def test_redis_down_is_a_clear_error_and_writes_nothing(
 
 
 def start_subprocess_worker(
-    settings: WorkerSettings, database_url: str, log: Path, pool: str = "threads", role: str = "all"
+    settings: WorkerSettings,
+    database_url: str,
+    log: Path,
+    pool: str = "threads",
+    role: str = "all",
+    redis_url: str = REDIS_URL,
 ) -> subprocess.Popen[bytes]:
     """`rapbot worker` in its own process (and process group), serving this run's queues."""
     env = dict(
         os.environ,
         PYTHONPATH=str(ROOT),
-        RAPBOT_REDIS_URL=REDIS_URL,
+        RAPBOT_REDIS_URL=redis_url,
         RAPBOT_DATABASE_URL=database_url,
         RAPBOT_PROFILE="tiny",  # the same seeded tiny models as this process builds
         RAPBOT_PIPELINE_QUEUE=settings.pipeline_queue,
@@ -171,6 +176,8 @@ def start_subprocess_worker(
         RAPBOT_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
         RAPBOT_TASK_SOFT_TIME_LIMIT_S=str(settings.task_soft_time_limit_s),
         RAPBOT_TASK_TIME_LIMIT_S=str(settings.task_time_limit_s),
+        RAPBOT_CLIENT_TIMEOUT_S=str(settings.client_timeout_s),
+        RAPBOT_MAX_DELIVERIES=str(settings.max_deliveries),
         RAPBOT_REPLY_MAX_NEW_TOKENS="16",
     )
     command = [sys.executable, "-m", "rapbot", "worker", "--role", role, "--pool", pool, "--loglevel", "WARNING"]
@@ -197,7 +204,7 @@ async def test_a_worker_process_killed_mid_task_is_replaced_and_the_request_answ
     database_url: str, store: MemoryStore, redis: Redis, alice: Requester, photos: dict[str, bytes], tmp_path: Path
 ) -> None:
     # Limits long enough for the first task to load the models on a busy CI machine.
-    settings = settings_for_run(visibility_timeout_s=400, task_soft_time_limit_s=300, task_time_limit_s=330)
+    settings = settings_for_run(visibility_timeout_s=200, task_soft_time_limit_s=180, task_time_limit_s=190)
     client = CeleryClient(settings)
     log = tmp_path / "worker.log"
     request_id = f"kill-{uuid.uuid4().hex}"

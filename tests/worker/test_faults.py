@@ -1,0 +1,266 @@
+"""Faults through the real Celery path, with a private redis-server and the embedded Postgres:
+a whole worker killed (its request comes back to a fresh worker, answered once), a poison request
+(dead-lettered after RAPBOT_MAX_DELIVERIES), no worker at all (a truthful timeout, and the request
+never runs later), Redis restarted (workers and clients reconnect)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from test_celery import ROOT, settings_for_run, start_subprocess_worker
+
+from memory.store import MemoryStore
+from worker.celery_client import CeleryClient
+from worker.errors import DEAD_LETTER, TIMEOUT, RapError
+from worker.schemas import Requester
+from worker.settings import WorkerSettings
+from worker.tasks import DEAD_LETTERS_KEY, DELIVERIES_PREFIX
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free loopback port, which the test can restart."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed (scripts/test installs it)")
+        self.binary = binary
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, cwd=self.directory, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if Redis.from_url(self.url, socket_connect_timeout=1).ping():
+                    return
+            except OSError:
+                pass
+            except Exception:  # redis.ConnectionError while it starts
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None
+
+    def client(self) -> Redis:
+        return Redis.from_url(self.url)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.stop()
+
+
+def fault_settings(redis: PrivateRedis, **overrides: Any) -> WorkerSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis.url,
+        # A first request may wait for the networks to load (seconds on a busy CI machine).
+        "visibility_timeout_s": 30,
+        "task_soft_time_limit_s": 25,
+        "task_time_limit_s": 28,
+        "client_timeout_s": 150,
+    }
+    values.update(overrides)
+    return settings_for_run(**values)
+
+
+class Workers:
+    """`rapbot worker` subprocesses the test starts, kills and restarts."""
+
+    def __init__(self, settings: WorkerSettings, database_url: str, log: Path) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.log = log
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        assert self.settings.redis_url
+        worker = start_subprocess_worker(
+            self.settings, self.database_url, self.log, role="all", redis_url=self.settings.redis_url
+        )
+        self.running.append(worker)
+        return worker
+
+    def kill_all(self) -> None:
+        """kill -9 of every worker's whole process group, as when its machine or container dies."""
+        for worker in self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+        self.running.clear()
+
+
+@pytest.fixture
+def workers_for(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    made: list[Workers] = []
+
+    def make(settings: WorkerSettings) -> Workers:
+        made.append(Workers(settings, database_url, tmp_path / "workers.log"))
+        return made[-1]
+
+    yield make
+    for workers in made:
+        workers.kill_all()
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Any]:
+    made: list[CeleryClient] = []
+
+    def make(settings: WorkerSettings) -> CeleryClient:
+        made.append(CeleryClient(settings))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+async def until(condition: Any, what: str, log: Path | None = None, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}\n" + (
+            log.read_text()[-3000:] if log and log.exists() else ""
+        )
+        await asyncio.sleep(0.1)
+
+
+def deliveries(redis: Redis, request_id: str) -> int:
+    return int(redis.get(DELIVERIES_PREFIX + request_id) or 0)
+
+
+async def test_a_killed_workers_request_comes_back_to_a_fresh_worker_and_is_answered_once(
+    private_redis: PrivateRedis,
+    workers_for: Any,
+    client_for: Any,
+    store: MemoryStore,
+    alice: Requester,
+    photos: dict[str, bytes],
+) -> None:
+    settings = fault_settings(private_redis)
+    workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
+    request_id = f"kill-{uuid.uuid4().hex}"
+    workers.start()
+    request = asyncio.create_task(client.remember(alice, "desk", "my desk", [photos["coffee"]], request_id=request_id))
+    await until(lambda: deliveries(redis, request_id) == 1, "the first delivery", workers.log)
+    workers.kill_all()  # the whole worker, main process and children, mid-request
+    workers.start()
+    result = await asyncio.wait_for(request, timeout=150)
+    assert result.status in ("stored", "candidates")
+    assert deliveries(redis, request_id) == 2
+    scope = store.scope("console", "user", "alice")
+    assert store.list_concepts(scope.id).total == (1 if result.status == "stored" else 0)
+
+
+async def test_a_request_that_kills_its_worker_every_time_becomes_a_dead_letter(
+    private_redis: PrivateRedis,
+    workers_for: Any,
+    client_for: Any,
+    store: MemoryStore,
+    alice: Requester,
+    photos: dict[str, bytes],
+) -> None:
+    settings = fault_settings(private_redis, max_deliveries=2)
+    workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
+    request_id = f"poison-{uuid.uuid4().hex}"
+    request = asyncio.create_task(client.remember(alice, "doom", "it kills", [photos["cat"]], request_id=request_id))
+    for delivery in (1, 2):  # it stops its worker each time it runs, as an OOM kill would
+        workers.start()
+        await until(lambda n=delivery: deliveries(redis, request_id) == n, f"delivery {delivery}", workers.log)
+        workers.kill_all()
+    workers.start()
+    with pytest.raises(RapError) as err:
+        await asyncio.wait_for(request, timeout=150)
+    assert err.value.code == DEAD_LETTER and "could not be processed" in err.value.message
+    assert store.list_concepts(store.scope("console", "user", "alice").id).total == 0
+    listed = subprocess.run(
+        [sys.executable, "-m", "rapbot", "deadletters", "list"],
+        env=dict(os.environ, RAPBOT_REDIS_URL=private_redis.url, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert request_id in listed.stdout and "remember" in listed.stdout and "1 dead letter" in listed.stdout
+    cleared = subprocess.run(
+        [sys.executable, "-m", "rapbot", "deadletters", "clear"],
+        env=dict(os.environ, RAPBOT_REDIS_URL=private_redis.url, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "Removed 1" in cleared.stdout and redis.llen(DEAD_LETTERS_KEY) == 0
+
+
+async def test_with_no_worker_the_user_is_told_and_the_request_never_runs_later(
+    private_redis: PrivateRedis,
+    workers_for: Any,
+    client_for: Any,
+    store: MemoryStore,
+    alice: Requester,
+    photos: dict[str, bytes],
+) -> None:
+    settings = fault_settings(private_redis, client_timeout_s=35)
+    workers, client = workers_for(settings), client_for(settings)
+    with pytest.raises(RapError) as err:
+        await client.remember(alice, "ghost", "never here", [photos["coffee"]])
+    assert err.value.code == TIMEOUT
+    workers.start()  # a worker comes back after the user was told
+    answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)  # queued behind it
+    assert answer.text is not None
+    scope = store.scope("console", "user", "alice")
+    assert store.list_concepts(scope.id).total == 0  # no ghost: the expired request was dropped
+
+
+async def test_workers_and_clients_reconnect_after_redis_restarts(
+    private_redis: PrivateRedis,
+    workers_for: Any,
+    client_for: Any,
+    alice: Requester,
+) -> None:
+    settings = fault_settings(private_redis)
+    workers, client = workers_for(settings), client_for(settings)
+    workers.start()
+    assert (await asyncio.wait_for(client.list_concepts(alice), timeout=150)).total == 0
+    private_redis.stop()
+    private_redis.start()  # same port, empty: queues and replies in flight are gone
+    deadline = time.monotonic() + 120
+    while True:  # the worker reconnects by itself; the first tries may meet it still reconnecting
+        try:
+            page = await asyncio.wait_for(client.list_concepts(alice), timeout=30)
+            break
+        except (RapError, TimeoutError):
+            assert time.monotonic() < deadline, workers.log.read_text()[-3000:]
+            await asyncio.sleep(1)
+    assert page.total == 0
+    answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)
+    assert answer.text is not None
