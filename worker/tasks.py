@@ -112,10 +112,12 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
         _reply_unavailable(request_id, as_rap_error(exc))
         return
     expiry = ctx.settings.result_expires_s
+    # Counted BEFORE the done key is read: a client that finds no worker cancels a request by
+    # writing its done key, then checks that no delivery was counted (see CeleryClient).
+    deliveries = _count_delivery(ctx, request_id)
     envelope = ctx.redis.get(done_key(request_id))
     with ctx.redis.pipeline() as pipe:
         if envelope is None:
-            deliveries = _count_delivery(ctx, request_id)
             if deliveries > ctx.settings.max_deliveries:
                 envelope, final = dead_letter(ctx, method, request_id, deliveries), True
             else:
