@@ -673,7 +673,8 @@ async def run(args: argparse.Namespace, services: Services, out: Output) -> None
         f"profile {args.profile}, engine {args.engine}, device {args.device or 'auto'}, "
         f"{'text-only questions' if args.text_only else 'photo + question'}, "
         f"max new tokens {args.max_new_tokens}, "
-        f"{'greedy' if args.temperature <= 0 else f'temperature {args.temperature} (seeded per request)'}; GPU worker concurrency {args.worker_concurrency}; "
+        f"{'greedy' if args.temperature <= 0 else f'temperature {args.temperature} (seeded per request)'}; "
+        f"GPU worker concurrency {args.worker_concurrency}; "
         + (
             f"{args.requests_per_chat} requests per chat"
             if args.requests_per_chat

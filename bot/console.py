@@ -49,6 +49,7 @@ from bot.grammar import (
     Unlock,
     parse,
 )
+from bot.photos import add_photos
 from bot.settings import ConsoleSettings
 from worker.client import RapClient
 from worker.errors import RapError
@@ -61,6 +62,11 @@ QUIT_WORDS = frozenset({"/quit", "/exit"})
 
 # `@path`, `@"path with spaces"` or `@'path'`, starting a word (so e@mail.com is text).
 _ATTACHMENT_RE = re.compile(r"""(?:(?<=\s)|^)@(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>\S+))""")
+# A bare `@word` that ends like an image file is meant as one (a typo in it gets "no such file").
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic"})
+_BOM = "\ufeff"
+# Lone surrogates: what bytes that are not UTF-8 become when decoded with "surrogateescape".
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class LineError(Exception):
@@ -76,16 +82,57 @@ class Message:
 
 
 def split_attachments(line: str) -> Message:
-    """Take the `@PATH` tokens out of a line. `/purge @member` keeps its @: it names a member.
-    Raises LineError for an empty quoted path."""
+    """Take the `@PATH` tokens out of a line. An `@` token is a file when it is quoted
+    (`@"my photos/bo.jpg"`), is the line's last token, names an existing file or folder, or looks
+    like a path (has a `/` or ends in an image suffix such as .jpg). Any other `@word` is text: a
+    handle in a description (`/remember c: follows @bo_shiba @c.jpg`). `/purge @member` keeps its @:
+    it names a member. Raises LineError for an empty quoted path."""
     if line.lstrip().lower().startswith("/purge"):
         return Message(line.strip(), [])
-    raw = [m.group("dq") or m.group("sq") or m.group("bare") or "" for m in _ATTACHMENT_RE.finditer(line)]
-    if any(not path.strip() for path in raw):
-        raise LineError('an @ needs a file path after it, e.g. @bo.jpg or @"my photos/bo.jpg"')
-    paths = [Path(path).expanduser() for path in raw]
-    text = " ".join(_ATTACHMENT_RE.sub(" ", line).split())
+    end = len(line.rstrip())
+    paths: list[Path] = []
+
+    def take(match: re.Match[str]) -> str:
+        quoted = match.group("dq") is not None or match.group("sq") is not None
+        raw = match.group("dq") or match.group("sq") or match.group("bare") or ""
+        if quoted and not raw.strip():
+            raise LineError('an @ needs a file path after it, e.g. @bo.jpg or @"my photos/bo.jpg"')
+        if not (quoted or match.end() == end or _looks_like_file(raw)):
+            return match.group(0)  # a handle or any other @word: part of the text
+        paths.append(Path(raw).expanduser())
+        return " "
+
+    text = " ".join(_ATTACHMENT_RE.sub(take, line).split())
     return Message(text, paths)
+
+
+def _looks_like_file(raw: str) -> bool:
+    path = Path(raw).expanduser()
+    if "/" in raw or path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte...
+        return False
+
+
+def clean_line(line: str) -> str:
+    """A line as typed or piped, without a leading byte order mark (scripts saved by some editors
+    start with one). Raises LineError for a line that held bytes that are not UTF-8 (read with
+    "surrogateescape"): acting on a guess could store garbled text."""
+    line = line.removeprefix(_BOM)
+    if _SURROGATES.search(line) is None:
+        return line
+    try:
+        shown = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        shown = _SURROGATES.sub("\ufffd", line)
+    shown = " ".join(shown.split())
+    shown = shown if len(shown) <= 80 else shown[:79] + "…"
+    raise LineError(
+        f"that line is not valid UTF-8 text, so I did not act on it (the bad bytes show as \ufffd): {shown}\n"
+        "Save your input as UTF-8 and send it again."
+    )
 
 
 def read_images(paths: list[Path], max_bytes: int) -> list[bytes]:
@@ -122,7 +169,7 @@ class ConsoleSession:
     async def handle_line(self, line: str) -> str:
         """The reply to one line; never raises for a bad line."""
         try:
-            message = split_attachments(line)
+            message = split_attachments(clean_line(line))
             command = parse(message.text)
             images = read_images(message.paths, self.settings.max_image_bytes)
             return await self._dispatch(command, images)
@@ -155,8 +202,7 @@ class ConsoleSession:
             case AddPhoto(name):
                 if not images:
                     return replies.need_photo("addphoto")
-                lines = [replies.photo_added(await client.add_view(who, name, image)) for image in images]
-                return lines[-1] if len(lines) == 1 else f"added {len(lines)} photos.\n{lines[-1]}"
+                return replies.photos_added(await add_photos(client, who, name, images))
             case ListConcepts(page):
                 size = self.settings.concepts_page_size
                 return replies.concept_page(await client.list_concepts(who, (page - 1) * size, size))
@@ -255,8 +301,15 @@ def resolve_out_dir(settings: ConsoleSettings, override: Path | None = None) -> 
 
 
 async def plain_lines(stream: TextIO) -> AsyncIterator[str]:
-    for line in stream:
-        yield line.rstrip("\n")
+    """Lines of piped input. Read as bytes when the stream has them (sys.stdin), so that bytes
+    which are not UTF-8 reach `clean_line` (as surrogates) instead of ending the session."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        for line in stream:
+            yield line.rstrip("\r\n")
+        return
+    for raw in binary:
+        yield raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
 
 
 async def prompt_lines(session_label: str, history_file: Path | None) -> AsyncIterator[str]:
@@ -281,9 +334,9 @@ async def run_session(
 ) -> None:
     """Send every line to the session and write each reply, until the lines end or /quit."""
     async for line in lines:
-        if not line.strip():
+        if not line.removeprefix(_BOM).strip():
             continue
-        if line.strip().lower() in QUIT_WORDS:
+        if line.removeprefix(_BOM).strip().lower() in QUIT_WORDS:
             break
         reply = await session.handle_line(line)
         if reply:
@@ -320,23 +373,26 @@ async def main(
 
 
 async def open_client() -> RapClient:
-    """The worker's client for this configuration (in-process on the embedded Postgres by default)."""
+    """The worker's client for this configuration (in-process on the embedded Postgres by default).
+    Raises StartupError (one line for the operator) when the settings or the services are wrong."""
     import asyncio
 
-    from worker.factory import get_client
+    from bot.startup import open_client as open_configured
 
     # Opening may start the embedded Postgres and load the networks: keep the event loop free.
-    return await asyncio.to_thread(get_client)
+    return await asyncio.to_thread(open_configured)
 
 
 async def run_console(user: str, group: str | None, admin: bool, out: Path | None = None) -> int:
     """`rapbot console`: build the requester and client from settings, then run the main loop."""
     settings = ConsoleSettings()
     who = make_requester(user, group, admin)
+    from bot.startup import StartupError
+
     try:
         client = await open_client()
-    except RapError as err:
-        print(replies.error(err), file=sys.stderr)
+    except StartupError as err:
+        print(f"rapbot console: {err}", file=sys.stderr)
         return 1
     try:
         return await main(client, who, resolve_out_dir(settings, out), settings)

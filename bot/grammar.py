@@ -176,6 +176,25 @@ class ParseError(ValueError):
         self.usage = usage
 
 
+class TooLong(ParseError):
+    """A message, question or name over its limit (see the limits below). Raised for plain text
+    too, not only for commands: frontends show `message` as it is."""
+
+
+# ---------------------------------------------------------------- input limits
+# Checked before anything is sent to the worker, so an over-long or out-of-range input gets a
+# clear reply instead of a model or database error. Documented in docs/console.md.
+
+MAX_MESSAGE_CHARS = 4096  # one whole message (Telegram's own limit for a text message)
+MAX_QUESTION_CHARS = 2000  # a question: longer ones would be cut to fit the model's context
+MAX_NAME_CHARS = 64  # a concept name, a category, a member id (the memory store's limit)
+MAX_DESCRIPTION_CHARS = 2000  # the store's default RAPBOT_MAX_DESCRIPTION_CHARS (Discord's option limit)
+MAX_PAGE = 100_000  # /concepts N: far beyond any memory (1,000 concepts per chat by default)
+MAX_CHOICE = 100  # /choose N: a photo never offers more candidates (RAPBOT_MAX_CANDIDATES, default 6)
+_MAX_NUMBER_DIGITS = 20  # numbers are read only up to this many characters (int() refuses > 4300)
+_BOM = "\ufeff"  # a byte order mark (a script saved by some editors starts with one)
+
+
 # ---------------------------------------------------------------- usage lines
 
 USAGE: dict[str, str] = {
@@ -227,7 +246,28 @@ def _need_name(command: str, raw: str, what: str = "a name") -> str:
         raise ParseError(f"/{command} needs {what}.", command, USAGE[command])
     if any(sep in name for sep in _SEPARATORS):
         raise ParseError(f"/{command}: a name cannot contain a colon.", command, USAGE[command])
+    _check_length(command, name, "a name", MAX_NAME_CHARS)
     return name
+
+
+def _check_length(command: str, value: str, what: str, limit: int) -> None:
+    if len(value) > limit:
+        raise TooLong(
+            f"/{command}: {what} can have at most {limit} characters (this one has {len(value)}).",
+            command,
+            USAGE[command],
+        )
+
+
+def _small_number(word: str, limit: int) -> int | None:
+    """`word` as a whole number from 1 to `limit`; 0 for a number outside that range (too large, or
+    0); None when it is not a number at all. Any Unicode decimal digits count (as int() reads them)."""
+    if not word.isdecimal():
+        return None
+    if len(word) > _MAX_NUMBER_DIGITS:
+        return 0
+    value = int(word)
+    return value if 1 <= value <= limit else 0
 
 
 def _split_colon(command: str, args: str, what: str) -> tuple[str, str]:
@@ -248,20 +288,27 @@ def _parse_choice(args: str) -> ChoiceValue:
     word = args.strip().lower()
     if word in ("whole", "cancel"):
         return word  # type: ignore[return-value]
-    if word.isdecimal() and int(word) >= 1:
-        return int(word)
+    number = _small_number(word, MAX_CHOICE)
+    if number:
+        return number
+    if number == 0 and word.strip("0"):
+        raise ParseError(
+            f"/choose: there is no object number {_shown(word)}; pick one of the numbers I listed.",
+            "choose",
+            USAGE["choose"],
+        )
     if not word:
         raise ParseError("/choose needs a number, whole or cancel.", "choose", USAGE["choose"])
-    raise ParseError(f"/choose: {args.strip()!r} is not a number, whole or cancel.", "choose", USAGE["choose"])
+    raise ParseError(f"/choose: {_shown(args.strip())!r} is not a number, whole or cancel.", "choose", USAGE["choose"])
 
 
 def _parse_threshold(args: str) -> float | None:
     if not args:
         return None
     try:
-        value = float(args.replace(",", ".", 1))
+        value = float(args.replace(",", ".", 1)) if len(args) <= 64 else float("nan")
     except ValueError:
-        raise ParseError(f"/threshold: {args!r} is not a number.", "threshold", USAGE["threshold"]) from None
+        raise ParseError(f"/threshold: {_shown(args)!r} is not a number.", "threshold", USAGE["threshold"]) from None
     if not 0.0 <= value <= 1.0:  # also rejects nan
         raise ParseError("/threshold must be between 0 and 1.", "threshold", USAGE["threshold"])
     return value
@@ -270,9 +317,22 @@ def _parse_threshold(args: str) -> float | None:
 def _parse_page(args: str) -> int:
     if not args:
         return 1
-    if args.isdecimal() and int(args) >= 1:
-        return int(args)
-    raise ParseError(f"/concepts: {args!r} is not a page number (1, 2, ...).", "concepts", USAGE["concepts"])
+    number = _small_number(args, MAX_PAGE)
+    if number:
+        return number
+    if number == 0 and args.strip("0"):
+        raise ParseError(
+            f"/concepts: page {_shown(args)} is too far: page numbers go up to {MAX_PAGE:,}, and /concepts "
+            "alone shows how many pages there are.",
+            "concepts",
+            USAGE["concepts"],
+        )
+    raise ParseError(f"/concepts: {_shown(args)!r} is not a page number (1, 2, ...).", "concepts", USAGE["concepts"])
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """User input echoed in a reply, cut short so that a huge input does not make a huge reply."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _parse_member(args: str) -> str:
@@ -283,6 +343,7 @@ def _parse_member(args: str) -> str:
     member = member.removeprefix("@")
     if not member or any(ch.isspace() for ch in member):
         raise ParseError("/purge needs one member id.", "purge", USAGE["purge"])
+    _check_length("purge", member, "a member id", MAX_NAME_CHARS)
     return member
 
 
@@ -301,8 +362,20 @@ def _parse_switch(args: str) -> bool:
 def parse(text: str, bot_username: str | None = None, prefix: str = "/") -> Command:
     """Parse one chat message. `bot_username` (without @) lets `/cmd@name` addressed to another
     bot come back as `OtherBot`; `prefix` is the command prefix (Discord text commands may use !)."""
-    stripped = text.strip()
+    stripped = text.strip().removeprefix(_BOM).strip()
+    if len(stripped) > MAX_MESSAGE_CHARS:
+        raise TooLong(
+            f"that message is too long: {len(stripped):,} characters, and I read at most {MAX_MESSAGE_CHARS:,}. "
+            "Please send a shorter one.",
+            None,
+        )
     if not stripped.startswith(prefix) or stripped == prefix:
+        if len(stripped) > MAX_QUESTION_CHARS:
+            raise TooLong(
+                f"that question is too long: {len(stripped):,} characters, and I read at most "
+                f"{MAX_QUESTION_CHARS:,}. Please ask a shorter one.",
+                None,
+            )
         return Question(stripped)
     match = _COMMAND_RE.match(stripped[len(prefix) :])
     if match is None:  # pragma: no cover - the pattern matches any non-empty text
@@ -320,11 +393,13 @@ def parse(text: str, bot_username: str | None = None, prefix: str = "/") -> Comm
 def _build(command: str, args: str) -> Command:
     if command == "remember":
         name, description = _split_colon(command, args, "a description")
+        _check_length(command, description, "a description", MAX_DESCRIPTION_CHARS)
         return Remember(name, description)
     if command == "edit":
         name, description = _split_colon(command, args, "the new description")
         if not description:
             raise ParseError("/edit needs the new description after the colon.", command, USAGE[command])
+        _check_length(command, description, "a description", MAX_DESCRIPTION_CHARS)
         return Edit(name, description)
     if command == "rename":
         old, new = _split_colon(command, args, "the new name")
@@ -333,7 +408,9 @@ def _build(command: str, args: str) -> Command:
         name, category = _split_colon(command, args, "the category")
         if not category:
             raise ParseError("/category needs a category after the colon.", command, USAGE[command])
-        return Recategorise(name, " ".join(category.split()))
+        category = " ".join(category.split())
+        _check_length(command, category, "a category", MAX_NAME_CHARS)
+        return Recategorise(name, category)
     if command == "forget":
         return Forget(_need_name(command, args))
     if command == "show":

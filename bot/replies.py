@@ -10,7 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.grammar import USAGE, ParseError
+from bot.grammar import (
+    USAGE,
+    AddPhoto,
+    AutoCaption,
+    Choose,
+    Command,
+    Edit,
+    Forget,
+    ForgetMe,
+    Lock,
+    ParseError,
+    Purge,
+    Recategorise,
+    Remember,
+    Rename,
+    Share,
+    Threshold,
+    Unlock,
+)
+from bot.photos import PhotosAdded
 from worker.errors import NO_PENDING, RapError
 from worker.schemas import (
     AnswerResult,
@@ -176,6 +195,30 @@ def photo_added(concept: ConceptSummary) -> str:
     return f"added a photo to {concept_line(concept)}"
 
 
+def photos_added(outcome: PhotosAdded) -> str:
+    """What /addphoto with several photos did: how many were added, and which were not, and why."""
+    added, total = len(outcome.added), outcome.total
+    if outcome.concept is not None and added == total:
+        return (
+            photo_added(outcome.concept) if total == 1 else f"added {total} photos to {concept_line(outcome.concept)}"
+        )
+    if outcome.concept is not None and added:
+        lines = [f"added {added} of {total} photos to {concept_line(outcome.concept)}"]
+    else:
+        lines = [f"none of the {total} photos was added to <{outcome.name}>."]
+    for number, err in outcome.refused:
+        lines.append(f"not added: photo {number}: {_one_line(error(err))}")
+    if outcome.stopped is not None:
+        number, err = outcome.stopped
+        which = f"photo {number}" if number == total else f"photos {number} to {total}"
+        lines.append(f"not added: {which}: {_one_line(error(err))}")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def forgotten(name: str) -> str:
     return f"forgot <{name}>"
 
@@ -264,8 +307,41 @@ def error(err: RapError) -> str:
 
 
 def unexpected_error() -> str:
-    """For an exception that is not a RapError: never shows its text (it may hold secrets)."""
+    """For an exception that is not a RapError, where nothing can have changed (a read, or a failure
+    before any request was sent): never shows its text (it may hold secrets)."""
     return "sorry, something went wrong on my side; nothing was changed. Please try again."
+
+
+def unconfirmed_error(check: str | None, sending: bool = False) -> str:
+    """For an exception after a change was asked of the worker (or while sending the reply to one):
+    whether the change was made is not known, so say how to find out instead of "nothing was changed".
+    `check` is the command that tells (e.g. "/show bo"); `sending`: only the reply failed to go out."""
+    first = (
+        "sorry, I could not send my reply."
+        if sending
+        else "sorry, something went wrong on my side, and I cannot tell whether your change was made."
+    )
+    if sending:
+        first += " Your request may have been carried out."
+    how = f"{check} tells whether it was." if check else "/concepts tells what I remember now."
+    return f"{first}\nPlease check before trying again: {how}"
+
+
+def check_command(command: Command) -> str | None:
+    """For a command that changes the memory, the command that shows whether it did; None for one
+    that changes nothing (a question, a listing, help...)."""
+    match command:
+        case Remember(name) | AddPhoto(name) | Edit(name) | Recategorise(name) | Forget(name) | Share(name):
+            return f"/show {name}"
+        case Rename(_, new):
+            return f"/show {new}"
+        case Choose() | Purge():
+            return "/concepts"
+        case ForgetMe(True):
+            return "/export"
+        case Lock() | Unlock() | Threshold(float()) | AutoCaption():
+            return "/threshold"
+    return None
 
 
 def rate_limited(retry_after_s: float) -> str:

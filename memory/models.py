@@ -63,6 +63,8 @@ class Concept(Base):
     __tablename__ = "concepts"
     __table_args__ = (
         UniqueConstraint("scope_id", "normalised_name"),
+        # Two names that look the same (TR39 skeleton, validation.name_skeleton) are one name per scope.
+        UniqueConstraint("scope_id", "name_skeleton"),
         # Idempotency of Celery redelivery: one concept per (scope, request id).
         Index(
             "uq_concepts_scope_id_request_id",
@@ -79,6 +81,9 @@ class Concept(Base):
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     # NFKC may expand a 64-character name many times over, so no length cap here.
     normalised_name: Mapped[str] = mapped_column(Text, nullable=False)
+    # validation.name_skeleton(name); for rows that already looked alike before migration 0002 it
+    # carries a suffix that no real skeleton has (see that migration).
+    name_skeleton: Mapped[str] = mapped_column(Text, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     category: Mapped[str] = mapped_column(String(64), nullable=False)
     created_by: Mapped[str] = mapped_column(String(128), nullable=False)
@@ -119,7 +124,9 @@ class View(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which concept. concept_id is not a foreign key: the record outlives the concept."""
+    """Who did what to which concept. concept_id is not a foreign key: the record outlives the concept.
+    subject is the member whose concept it was (its created_by), kept for the same reason: erasing that
+    member finds every record naming their data, even one about a concept a moderator already deleted."""
 
     __tablename__ = "audit_events"
     __table_args__ = (
@@ -127,6 +134,7 @@ class AuditEvent(Base):
         # erasure finds the rows by a user or about their concepts
         Index("ix_audit_events_actor", "actor"),
         Index("ix_audit_events_concept_id", "concept_id"),
+        Index("ix_audit_events_subject", "subject"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -134,5 +142,6 @@ class AuditEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
     action: Mapped[str] = mapped_column(String(32), nullable=False)
     concept_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(128), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     at: Mapped[datetime] = _now()

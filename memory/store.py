@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select, delete, func, literal, select, text, update
+from sqlalchemy import Select, delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -216,9 +216,55 @@ class MemoryStore:
 
     @staticmethod
     def _audit(
-        s: Session, scope_id: int | None, actor: str | None, action: str, concept_id: int | None, **details: object
+        s: Session, scope_id: int | None, actor: str | None, action: str, concept: Concept | None, **details: object
     ) -> None:
-        s.add(AuditEvent(scope_id=scope_id, actor=actor, action=action, concept_id=concept_id, details=details))
+        """Record an action; one about a concept also records whose concept it is (subject), which
+        erasure of that member relies on even after the concept is gone."""
+        s.add(
+            AuditEvent(
+                scope_id=scope_id,
+                actor=actor,
+                action=action,
+                concept_id=concept.id if concept is not None else None,
+                subject=concept.created_by if concept is not None else None,
+                details=details,
+            )
+        )
+
+    @staticmethod
+    def _taken(s: Session, scope_id: int, name: str, exclude: int | None = None) -> tuple[str, bool] | None:
+        """The name already in the scope that `name` would clash with, and whether it is the same name
+        (case-folded, NFKC) rather than one that only looks the same (TR39 skeleton); None if free."""
+        key, skeleton = v.name_key(name), v.name_skeleton(name)
+        query = select(Concept.name, Concept.normalised_name).where(
+            Concept.scope_id == scope_id, or_(Concept.normalised_name == key, Concept.name_skeleton == skeleton)
+        )
+        if exclude is not None:
+            query = query.where(Concept.id != exclude)
+        rows = s.execute(query).all()
+        for row in rows:
+            if row.normalised_name == key:
+                return row.name, True
+        return (rows[0].name, False) if rows else None
+
+    @staticmethod
+    def _lookalike(name: str, existing: str, where: str = "this memory") -> DuplicateName:
+        return DuplicateName(
+            f'"{v.shorten(name)}" looks the same as <{existing}>, which is already in {where}: pick another name.'
+        )
+
+    def check_name_free(self, scope_id: int, name: str) -> None:
+        """Raise InvalidName or DuplicateName now when `name` could not be added to this memory (the
+        same name, or one that looks the same), so callers can refuse before expensive work; the
+        writes themselves check again."""
+        clean = v.clean_name(name)
+        with self._read() as s:
+            taken = self._taken(s, scope_id, clean)
+        if taken is not None:
+            existing, same = taken
+            if same:
+                raise DuplicateName(f'"{clean}" is already in this memory. Pick another name, or add a photo to it.')
+            raise self._lookalike(clean, existing)
 
     @staticmethod
     def _may_write(scope: Scope, actor: Actor, owner: str | None = None, name: str = "") -> None:
@@ -370,17 +416,21 @@ class MemoryStore:
                 if done is not None:
                     return self._info(s, done)
             self._may_write(scope, actor)
-            key = v.name_key(clean)
-            if s.execute(
-                select(Concept.id).where(Concept.scope_id == scope_id, Concept.normalised_name == key)
-            ).first():
-                raise DuplicateName(f'"{clean}" is already in this memory. Pick another name, or add a photo to it.')
+            taken = self._taken(s, scope_id, clean)
+            if taken is not None:
+                existing, same = taken
+                if same:
+                    raise DuplicateName(
+                        f'"{clean}" is already in this memory. Pick another name, or add a photo to it.'
+                    )
+                raise self._lookalike(clean, existing)
             self._check_concept_quota(s, scope_id)
             self._check_dim(s, scope_id, encoder, int(vec.shape[0]))
             concept = Concept(
                 scope_id=scope_id,
                 name=clean,
-                normalised_name=key,
+                normalised_name=v.name_key(clean),
+                name_skeleton=v.name_skeleton(clean),
                 description=desc,
                 category=cat,
                 created_by=actor.user_id,
@@ -389,7 +439,7 @@ class MemoryStore:
             s.add(concept)
             s.flush()
             s.add(self._new_view(concept, vec, encoder, box, view.image_jpeg, None))
-            self._audit(s, scope_id, actor.user_id, "add", concept.id, name=clean, category=cat)
+            self._audit(s, scope_id, actor.user_id, "add", concept, name=clean, category=cat)
             s.flush()
             return self._info(s, concept.id)
 
@@ -421,7 +471,7 @@ class MemoryStore:
             self._check_dim(s, scope_id, encoder, int(vec.shape[0]))
             s.add(self._new_view(concept, vec, encoder, box, view.image_jpeg, request_id))
             concept.updated_at = func.now()  # type: ignore[assignment]
-            self._audit(s, scope_id, actor.user_id, "add_view", concept.id, name=concept.name)
+            self._audit(s, scope_id, actor.user_id, "add_view", concept, name=concept.name)
             s.flush()
             return self._info(s, concept.id)
 
@@ -433,7 +483,7 @@ class MemoryStore:
             self._may_write(scope, actor, concept.created_by, concept.name)
             concept.description = desc
             concept.updated_at = func.now()  # type: ignore[assignment]
-            self._audit(s, scope_id, actor.user_id, "edit", concept.id, name=concept.name)
+            self._audit(s, scope_id, actor.user_id, "edit", concept, name=concept.name)
             s.flush()
             return self._info(s, concept.id)
 
@@ -443,18 +493,17 @@ class MemoryStore:
             scope = self._lock_scope(s, scope_id)
             concept = self._find(s, scope_id, old)
             self._may_write(scope, actor, concept.created_by, concept.name)
-            key = v.name_key(clean)
-            if (
-                key != concept.normalised_name
-                and s.execute(
-                    select(Concept.id).where(Concept.scope_id == scope_id, Concept.normalised_name == key)
-                ).first()
-            ):
-                raise DuplicateName(f'"{clean}" is already in this memory.')
+            taken = self._taken(s, scope_id, clean, exclude=concept.id)
+            if taken is not None:
+                existing, same = taken
+                if same:
+                    raise DuplicateName(f'"{clean}" is already in this memory.')
+                raise self._lookalike(clean, existing)
             previous = concept.name
-            concept.name, concept.normalised_name = clean, key
+            concept.name, concept.normalised_name = clean, v.name_key(clean)
+            concept.name_skeleton = v.name_skeleton(clean)
             concept.updated_at = func.now()  # type: ignore[assignment]
-            self._audit(s, scope_id, actor.user_id, "rename", concept.id, old=previous, new=clean)
+            self._audit(s, scope_id, actor.user_id, "rename", concept, old=previous, new=clean)
             s.flush()
             return self._info(s, concept.id)
 
@@ -467,9 +516,7 @@ class MemoryStore:
             previous = concept.category
             concept.category = cat
             concept.updated_at = func.now()  # type: ignore[assignment]
-            self._audit(
-                s, scope_id, actor.user_id, "recategorise", concept.id, name=concept.name, old=previous, new=cat
-            )
+            self._audit(s, scope_id, actor.user_id, "recategorise", concept, name=concept.name, old=previous, new=cat)
             s.flush()
             return self._info(s, concept.id)
 
@@ -480,7 +527,7 @@ class MemoryStore:
             concept = self._find(s, scope_id, name)
             self._may_write(scope, actor, concept.created_by, concept.name)
             s.execute(delete(Concept).where(Concept.id == concept.id))
-            self._audit(s, scope_id, actor.user_id, "forget", concept.id, name=concept.name)
+            self._audit(s, scope_id, actor.user_id, "forget", concept, name=concept.name)
 
     def share(self, from_scope_id: int, to_scope_id: int, actor: Actor, name: str) -> ConceptInfo:
         """Copy a concept and its views into another (group) scope, created by `actor`."""
@@ -497,12 +544,12 @@ class MemoryStore:
             if not (own_memory or source.created_by == actor.user_id or actor.moderator):
                 raise PermissionDenied(f'Only the member who added "{source.name}" can share it.')
             self._may_write(target, actor)
-            if s.execute(
-                select(Concept.id).where(
-                    Concept.scope_id == to_scope_id, Concept.normalised_name == source.normalised_name
-                )
-            ).first():
-                raise DuplicateName(f'"{source.name}" is already in that memory. Rename one of them first.')
+            taken = self._taken(s, to_scope_id, source.name)
+            if taken is not None:
+                existing, same = taken
+                if same:
+                    raise DuplicateName(f'"{source.name}" is already in that memory. Rename one of them first.')
+                raise self._lookalike(source.name, existing, "that memory")
             self._check_concept_quota(s, to_scope_id)
             first = s.execute(select(View.encoder, View.dim).where(View.concept_id == source.id).limit(1)).first()
             if first is not None:
@@ -511,6 +558,7 @@ class MemoryStore:
                 scope_id=to_scope_id,
                 name=source.name,
                 normalised_name=source.normalised_name,
+                name_skeleton=v.name_skeleton(source.name),
                 description=source.description,
                 category=source.category,
                 created_by=actor.user_id,
@@ -527,7 +575,7 @@ class MemoryStore:
                     .order_by(View.id),
                 )
             )
-            self._audit(s, to_scope_id, actor.user_id, "share", copy.id, name=source.name)
+            self._audit(s, to_scope_id, actor.user_id, "share", copy, name=source.name)
             s.flush()
             return self._info(s, copy.id)
 
@@ -788,8 +836,11 @@ class MemoryStore:
             ).scalar_one()
             s.execute(delete(Concept).where(Concept.id.in_(contributed)))
             s.execute(delete(Scope).where(Scope.id.in_(own)))  # cascades concepts, views, audit rows
+            # Records by the user, about their concepts (subject: also those a moderator already deleted,
+            # by forget or purge, so `contributed` no longer lists them), or naming them as a purged member.
             about_user = (
                 (AuditEvent.actor == user_id)
+                | (AuditEvent.subject == user_id)
                 | AuditEvent.concept_id.in_(contributed)
                 | (AuditEvent.details["member"].astext == user_id)
             )
@@ -799,6 +850,7 @@ class MemoryStore:
                 .values(
                     details=text("'{}'::jsonb"),
                     actor=func.nullif(AuditEvent.actor, user_id),
+                    subject=func.nullif(AuditEvent.subject, user_id),
                 )
                 .execution_options(synchronize_session=False)
             )

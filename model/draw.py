@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from model.bounds import MAX_SIDE, fit_within
 from model.types import Box
 
 Color = tuple[int, int, int]
@@ -60,14 +61,22 @@ def annotate(
     boxes: Sequence[Box],
     labels: Sequence[str],
     colors: Sequence[Color] | None = None,
+    max_side: int | None = MAX_SIDE,
 ) -> Image.Image:
     """A copy of `image` (RGB) with each box outlined and its label on a filled tag above it (inside
-    the image when the box touches the top edge). `labels` are numbers ("1") or names ("bo 0.83")."""
+    the image when the box touches the top edge). `labels` are numbers ("1") or names ("bo 0.83").
+    A photo longer than `max_side` is downscaled first (boxes scaled with it), so the copy, the
+    drawing and its JPEG stay bounded whatever the caller passes; None keeps the full size."""
     if len(boxes) != len(labels):
         raise ValueError(f"annotate: {len(boxes)} boxes but {len(labels)} labels")
     if colors is not None and len(colors) < len(boxes):
         raise ValueError(f"annotate: {len(boxes)} boxes but only {len(colors)} colors")
     out = image.convert("RGB")  # convert() always returns a new image: the caller's stays untouched
+    if max_side is not None and max(out.size) > max_side:
+        small = fit_within(out, max_side)
+        sx, sy = small.width / out.width, small.height / out.height
+        boxes = [(x1 * sx, y1 * sy, x2 * sx, y2 * sy) for x1, y1, x2, y2 in boxes]
+        out = small
     width, height = out.size
     draw = ImageDraw.Draw(out)
     scale = max(width, height)

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from model.base import InferenceModel
+from model.bounds import bounded
 from model.settings import ModelSettings
 from model.tiny import RANDOM_TAG, build_seeded, register_tiny_clip_configs
 from model.weights import (
@@ -121,7 +122,7 @@ class ClipEncoder(InferenceModel[LoadedClip]):
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 batch = images[start : start + self.batch_size]
-                pixels = torch.stack([loaded.preprocess(image.convert("RGB")) for image in batch])
+                pixels = torch.stack([loaded.preprocess(_bounded_rgb(image)) for image in batch])
                 features = loaded.model.encode_image(pixels.to(device=self.device, dtype=self.dtype))
                 rows.append(_normalised(features))
         return np.concatenate(rows)
@@ -139,6 +140,15 @@ class ClipEncoder(InferenceModel[LoadedClip]):
                 tokens = loaded.tokenizer(list(texts[start : start + self.batch_size])).to(self.device)
                 rows.append(_normalised(loaded.model.encode_text(tokens)))
         return np.concatenate(rows)
+
+
+def _bounded_rgb(image: Image.Image) -> Image.Image:
+    """The image as CLIP's preprocessing may take it at bounded cost: its "shortest side to 224 px"
+    resize turns a 40000x1 strip into a ~9 M pixel wide one, so any image is first brought within
+    model.bounds' longest side and aspect (letterboxed in CLIP's mean colour, which normalises to
+    zero). A photo within both bounds is only converted to RGB, exactly as before."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return bounded(rgb)
 
 
 def _normalised(features: Any) -> npt.NDArray[np.float32]:

@@ -28,6 +28,7 @@ from typing import Any
 from PIL import Image
 
 from model.base import InferenceModel
+from model.bounds import MAX_SIDE, bounded, fit_within
 from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
 from model.settings import ModelSettings
 from model.types import ConceptRef, Generation, GenerationRequest
@@ -514,9 +515,12 @@ def _stop_ids(tokenizer: Any, stop: str) -> list[int]:
 # ---- RAP backend -----------------------------------------------------------------------------
 
 
-def pad_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
-    """LLaVA's "pad" aspect ratio: centre the image on a square of the processor's mean colour."""
-    image = image.convert("RGB")
+def pad_to_square(image: Image.Image, fill: tuple[int, int, int], max_side: int = MAX_SIDE) -> Image.Image:
+    """LLaVA's "pad" aspect ratio: centre the image on a square of the processor's mean colour.
+    The image is first brought within `max_side` on its longest side (model.bounds), so the square
+    is at most max_side x max_side whatever the shape: a 40000x1 strip would otherwise become a
+    40000x40000 canvas (4.8 GB) that the processor then shrinks to 336 px anyway."""
+    image = fit_within(image.convert("RGB"), max_side)
     width, height = image.size
     if width == height:
         return image
@@ -675,7 +679,8 @@ def chat_messages(
 ) -> tuple[list[dict[str, Any]], list[Image.Image]]:
     """One user message: the concepts (reference photo + "<name>: info", numbered), then the query
     photo with numbered boxes where concepts were found, then the question. Returns the messages
-    and the images in the order their placeholders appear."""
+    and the images in the order their placeholders appear, each within model.bounds (longest side
+    and aspect), so no chat processor's resize or tiling can grow without limit."""
     from model.draw import annotate
 
     content: list[dict[str, Any]] = []
@@ -686,16 +691,16 @@ def chat_messages(
         )
         for number, concept in enumerate(concepts, start=1):
             content.append({"type": "image"})
-            images.append(concept.image.convert("RGB"))
+            images.append(bounded(concept.image.convert("RGB")))
             content.append({"type": "text", "text": f"{number}. <{concept.name}>: {concept.info}\n"})
     if image is not None:
         boxed = [(number, c) for number, c in enumerate(concepts, start=1) if c.box is not None]
         if boxed:
-            query = annotate(image, [c.box for _, c in boxed if c.box is not None], [str(n) for n, _ in boxed])
+            query = bounded(annotate(image, [c.box for _, c in boxed if c.box is not None], [str(n) for n, _ in boxed]))
             where = ", ".join(f"box {n} is <{c.name}>" for n, c in boxed)
             content.append({"type": "text", "text": f"In this photo, numbered boxes mark them: {where}.\n"})
         else:
-            query = image.convert("RGB")
+            query = bounded(image.convert("RGB"))
             content.append({"type": "text", "text": "This is the photo:\n"})
         content.append({"type": "image"})
         images.append(query)

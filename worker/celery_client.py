@@ -6,6 +6,7 @@ bot process stays light."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -16,11 +17,70 @@ from redis.exceptions import RedisError
 from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
 from worker.dispatch import MODEL_METHODS, DispatchingClient
 from worker.errors import BACKEND_DOWN, TIMEOUT, RapError
+from worker.presence import STALE_S, presence_key
 from worker.settings import WorkerSettings
 from worker.timing import RequestTiming
-from worker.wire import encode_kwargs, open_envelope, reply_key
+from worker.wire import deliveries_key, done_key, encode_kwargs, error_envelope, open_envelope, reply_key
 
 BACKEND_DOWN_MESSAGE = "The bot's backend is not reachable right now. Nothing was changed; please try again later."
+BUSY_MESSAGE = "The bot is very busy and did not answer in time. Please try again in a minute."
+NO_WORKER_MESSAGE = (
+    "No bot worker is running right now, so nothing was done. Please try again later; "
+    "if this goes on, tell the bot's operator."
+)
+NO_WORKER_CHECK_S = 3.0  # wait this long for a reply before checking that a worker is there at all
+
+
+def unconfirmed_message(method: str, kwargs: dict[str, Any], timed_out: bool) -> str:
+    """The request was published but its reply never came (Redis went away while waiting, or the
+    wait timed out): a worker may have carried it out. Say only what is known, per kind of request."""
+    first = (
+        "The bot did not answer in time"
+        if timed_out
+        else "The bot's backend stopped answering after your request was sent"
+    )
+    if method not in WRITE_METHODS:  # a read changes nothing, whether or not it ran
+        again = "please try again in a minute" if timed_out else "please try again later"
+        return f"{first}. Nothing was changed; {again}."
+    what, check = _unconfirmed_write(method, kwargs)
+    return f"{first}, so I could not confirm whether {what}: {check}"
+
+
+# Service methods that change the memory (or erase a user); every other one only reads.
+WRITE_METHODS = frozenset(
+    {"remember", "choose", "add_view", "edit", "rename", "recategorise", "forget", "share", "erase"}
+    | {"update_settings", "purge"}
+)
+
+
+def _unconfirmed_write(method: str, kwargs: dict[str, Any]) -> tuple[str, str]:
+    """(what may or may not have happened, the command that tells) for a write."""
+    name = str(kwargs.get("name") or "")
+    show = f"/show {name} tells." if name else "/concepts tells."
+    match method:
+        case "remember":
+            return f"<{name}> was saved", show
+        case "add_view":
+            return f"the photo was added to <{name}>", show
+        case "edit":
+            return f"the description of <{name}> was changed", show
+        case "recategorise":
+            return f"the category of <{name}> was changed", show
+        case "rename":
+            return f"<{kwargs.get('old')}> was renamed to <{kwargs.get('new')}>", f"/show {kwargs.get('new')} tells."
+        case "forget":
+            return f"<{name}> was forgotten", show
+        case "share":
+            return f"<{name}> was shared into this group", show
+        case "choose":
+            return "your choice was saved", "/concepts tells."
+        case "erase":
+            return "everything was erased", "/export shows what is still stored; /forgetme confirm again is safe."
+        case "update_settings":
+            return "the settings were saved", "/threshold shows them."
+        case "purge":
+            return "the member's contributions were removed", "/concepts tells."
+    return "it was done", "/concepts tells."  # pragma: no cover - every write is named above
 
 
 class CeleryClient(DispatchingClient):
@@ -55,6 +115,8 @@ class CeleryClient(DispatchingClient):
             kwargs["request_id"] = request_id  # the store dedupes a redelivered write by it
         encoded, blobs = encode_kwargs(kwargs, request_id)
         redis = self._async_redis()
+        # Before the request is published, a failure truly changes nothing. After, a worker may
+        # carry it out even though its reply never reaches us: then say only what is known.
         try:
             if blobs:
                 async with redis.pipeline(transaction=False) as pipe:
@@ -63,13 +125,46 @@ class CeleryClient(DispatchingClient):
                     await pipe.execute()
             else:
                 await redis.ping()  # fail fast, before publishing, when Redis is down
+            # Kombu raises only when the message could not be handed to Redis (after its retries).
             await asyncio.to_thread(self._publish, method, encoded, request_id)
-            reply = await redis.blpop([reply_key(request_id)], timeout=self.settings.client_timeout_s)
         except (RedisError, OSError, KombuOperationalError):
             raise RapError(BACKEND_DOWN, BACKEND_DOWN_MESSAGE) from None
+        try:
+            reply = await self._wait_for_reply(redis, method, request_id)
+        except (RedisError, OSError):
+            raise RapError(BACKEND_DOWN, unconfirmed_message(method, kwargs, timed_out=False)) from None
         if reply is None:
-            raise RapError(TIMEOUT, "The bot is very busy and did not answer in time. Please try again in a minute.")
+            if method in WRITE_METHODS:
+                raise RapError(TIMEOUT, unconfirmed_message(method, kwargs, timed_out=True))
+            raise RapError(TIMEOUT, BUSY_MESSAGE)
         return open_envelope(method, reply[1])
+
+    async def _wait_for_reply(self, redis: AsyncRedis, method: str, request_id: str) -> Any:
+        """BLPOP the reply; after a few seconds without one, make sure some worker serves the
+        request's queue. If none does, cancel the request (so a worker that starts later never
+        runs it) and say so now, instead of after the whole client timeout."""
+        timeout = self.settings.client_timeout_s
+        first = min(NO_WORKER_CHECK_S, timeout)
+        reply = await redis.blpop([reply_key(request_id)], timeout=first)
+        if reply is not None or first >= timeout:
+            return reply
+        queue = self.settings.pipeline_queue if method in MODEL_METHODS else self.settings.store_queue
+        if not await redis.zcount(presence_key(queue), time.time() - STALE_S, "+inf") and await self._cancel(
+            redis, request_id
+        ):
+            raise RapError(BACKEND_DOWN, NO_WORKER_MESSAGE)
+        return await redis.blpop([reply_key(request_id)], timeout=timeout - first)
+
+    async def _cancel(self, redis: AsyncRedis, request_id: str) -> bool:
+        """Mark the request answered ("no worker"), unless a worker has already started it. A worker
+        counts its delivery before it reads this mark, so one of the two always sees the other."""
+        cancelled = error_envelope(RapError(BACKEND_DOWN, NO_WORKER_MESSAGE))
+        if not await redis.set(done_key(request_id), cancelled, ex=self.settings.result_expires_s, nx=True):
+            return False  # a worker finished it meanwhile: its reply is on the way
+        if int(await redis.get(deliveries_key(request_id)) or 0) == 0:
+            return True
+        await redis.delete(done_key(request_id))  # a worker took it after all: wait for it
+        return False
 
     def _publish(self, method: str, encoded: dict[str, Any], request_id: str) -> None:
         task = PIPELINE_TASK if method in MODEL_METHODS else STORE_TASK
@@ -77,6 +172,9 @@ class CeleryClient(DispatchingClient):
             task,
             args=[method, encoded, request_id],
             task_id=request_id,
+            # When this client stops waiting, a worker that has not started it drops it (and one
+            # that has stops at its deadline): nothing the user was told failed happens later.
+            expires=self.settings.client_timeout_s,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         )

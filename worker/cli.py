@@ -147,20 +147,11 @@ def _run_celery(
         threads = 8 if serves_store_only else 2 * ModelSettings().max_batch
         concurrency = threads if pool == "threads" else 1
     chosen = queues or (store_queue if role is Role.store else pipeline_queue)
-    settings = WorkerSettings()
-    celery = make_celery(settings, with_tasks=True)
-    assert settings.redis_url
-
-    from celery.signals import worker_ready
-
-    from worker.presence import start_heartbeat
-
-    @worker_ready.connect(weak=False)
-    def _announce(**_: object) -> None:  # clients can tell "no worker" from "busy"
-        start_heartbeat(settings.redis_url or "", chosen.split(","))
-
+    celery = make_celery(WorkerSettings(), with_tasks=True)
     if not serves_store_only and pool == "threads":
         # One process holds the networks: load them as soon as it is up, not on a user's request.
+        from celery.signals import worker_ready
+
         @worker_ready.connect(weak=False)
         def _load_networks(**_: object) -> None:
             import threading

@@ -70,7 +70,13 @@ class Pipeline:
 
     # ---- images and networks -------------------------------------------------------------
     def decode(self, data: bytes) -> Image.Image:
-        return decode_image(data, max_bytes=self.settings.max_photo_bytes, max_pixels=self.settings.max_photo_pixels)
+        return decode_image(
+            data,
+            max_bytes=self.settings.max_photo_bytes,
+            max_pixels=self.settings.max_photo_pixels,
+            max_aspect=self.settings.max_photo_aspect,
+            max_side=self.settings.max_photo_side,
+        )
 
     def _detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
         if not classes:

@@ -36,7 +36,7 @@ class WorkerSettings(BaseSettings):
     max_photo_pixels: int = Field(default=40_000_000, ge=64)
     # Thinner photos (long side : short side) are refused: a 40000x1 strip is cheap to decode but
     # every network's resize would blow it up (see docs/console.md, "Input limits").
-    max_photo_aspect: float = Field(default=20.0, ge=1.0, le=1000.0)
+    max_photo_aspect: float = Field(default=20.0, ge=1.0)
     # Longest side of the working copy every network, crop and annotated photo is made from.
     max_photo_side: int = Field(default=2048, ge=64, le=16384)
     # How long a remember with several candidates waits for the user's choice.
@@ -50,6 +50,11 @@ class WorkerSettings(BaseSettings):
     # A box is "dominant" when its score*area beats every other box's by this factor.
     dominance_ratio: float = Field(default=2.0, ge=1.0)
     max_candidates: int = Field(default=6, ge=2)
+    # Set: this process serves /metrics (Prometheus) and /healthz on this port (docs/worker.md,
+    # "Operating rapbot"); unset: neither.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # One JSON object per log line (for a log shipper) instead of `time level logger: message`.
+    log_json: bool = False
 
     @model_validator(mode="after")
     def _limits_below_visibility(self) -> WorkerSettings:

@@ -30,11 +30,12 @@ from worker.dispatch import MODEL_METHODS
 from worker.errors import BAD_IMAGE, DEAD_LETTER, RapError
 from worker.failures import as_rap_error
 from worker.pending import RedisPendingStore
+from worker.presence import Heartbeat
 from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
 from worker.timing import RequestTiming, track_request
-from worker.wire import TRANSIENT_CODES, done_key, error_envelope, ok_envelope, reply_key
+from worker.wire import TRANSIENT_CODES, deliveries_key, done_key, error_envelope, ok_envelope, reply_key
 
 
 @dataclass
@@ -48,7 +49,6 @@ _context: WorkerContext | None = None
 _context_lock = threading.Lock()
 _serve_models = True
 ENGINE_STATS_PREFIX = "rapbot:engine:"
-DELIVERIES_PREFIX = "rapbot:deliveries:"
 DEAD_LETTERS_KEY = "rapbot:deadletters"
 CLIENT_GRACE_S = 5.0  # a request's deadline comes this long before its client gives up
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _reply_unavailable(request_id: str, error: RapError) -> None:
 
 def _count_delivery(ctx: WorkerContext, request_id: str) -> int:
     """How many times this request has been delivered to a worker, this time included."""
-    key = DELIVERIES_PREFIX + request_id
+    key = deliveries_key(request_id)
     with ctx.redis.pipeline() as pipe:
         pipe.incr(key)
         pipe.expire(key, ctx.settings.result_expires_s)
@@ -227,6 +227,7 @@ def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
 
 
 def register_tasks(app: Celery) -> None:
+    app.steps["consumer"].add(Heartbeat)  # clients can tell "no worker" from "busy"
     for name in (PIPELINE_TASK, STORE_TASK):
 
         @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)

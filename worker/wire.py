@@ -16,6 +16,7 @@ from worker.timing import RequestTiming
 BLOB_PREFIX = "rapbot:blob:"
 REPLY_PREFIX = "rapbot:reply:"
 DONE_PREFIX = "rapbot:done:"
+DELIVERIES_PREFIX = "rapbot:deliveries:"
 
 # Errors worth trying again with the same request id: not remembered as the request's answer.
 TRANSIENT_CODES = frozenset({"backend_down", "timeout", "out_of_memory", "internal", "store_unavailable"})
@@ -40,6 +41,11 @@ def reply_key(request_id: str) -> str:
 
 def done_key(request_id: str) -> str:
     return DONE_PREFIX + request_id
+
+
+def deliveries_key(request_id: str) -> str:
+    """How many times a worker has started this request (counted before it reads the done key)."""
+    return DELIVERIES_PREFIX + request_id
 
 
 def encode_kwargs(kwargs: dict[str, Any], request_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -98,15 +98,22 @@ def require_token(settings: DiscordSettings) -> str:
 
 
 async def _serve(settings: DiscordSettings, token: str) -> None:
-    from worker.factory import get_client  # the worker's imports are heavy: only when the bot runs
+    from bot.startup import StartupError as ClientStartupError
+    from bot.startup import open_client  # the worker's imports are heavy: only when the bot runs
 
-    client = get_client()
+    try:
+        client = await asyncio.to_thread(open_client)
+    except ClientStartupError as err:
+        raise StartError(f"rapbot discord: {err}") from None
     try:
         async with build_bot(settings, client) as bot:
             await bot.start(token)
     except discord.LoginFailure:
         # discord.py's own message never holds the token; ours names the setting, not its value.
         raise MissingToken("Discord rejected the token: check RAPBOT_DISCORD_TOKEN.") from None
+    except discord.HTTPException as err:  # Discord answered, but not with a session (5xx, 429...)
+        answer = " ".join(str(err.text or "").split())[:200] or "no details"
+        raise StartError(f"Discord refused to start the bot: it answered HTTP {err.status} ({answer}).") from None
     except (aiohttp.ClientError, OSError) as err:
         raise StartError(f"Cannot reach Discord ({type(err).__name__}): check this machine's network.") from None
     finally:
@@ -116,13 +123,18 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
 def run(settings: DiscordSettings | None = None) -> None:
     """Run the bot until interrupted (`rapbot discord`). A missing or rejected token, or a worker
     that cannot start, ends the process with a message (never the token) and a non-zero status."""
+    from bot.startup import StartupError as ClientStartupError
+    from bot.startup import check_settings
     from worker.errors import RapError
 
     settings = settings or DiscordSettings()
     try:
         token = require_token(settings)
+        check_settings()  # a malformed URL or limit: one line, before anything starts
         discord.utils.setup_logging(level=logging.INFO)
         asyncio.run(_serve(settings, token))
+    except ClientStartupError as err:
+        raise SystemExit(f"rapbot discord: {err}") from None
     except StartError as err:
         raise SystemExit(str(err)) from None
     except RapError as err:

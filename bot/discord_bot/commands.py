@@ -14,15 +14,21 @@ from bot.discord_bot.attachments import first_image
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.reply import InteractionReply, Outgoing
 from bot.discord_bot.views import CandidateView, ConfirmView
-from bot.grammar import clean_name
+from bot.grammar import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_PAGE, MAX_QUESTION_CHARS, clean_name
 from worker.schemas import Requester
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
-NAME_MAX = 64
+NAME_MAX = MAX_NAME_CHARS
+# Discord itself refuses option values out of these ranges, with its own message, before the bot
+# sees them: the same limits as the typed grammar of the console and Telegram (bot/grammar.py).
 Name = app_commands.Range[str, 1, NAME_MAX]
+Description = app_commands.Range[str, 0, MAX_DESCRIPTION_CHARS]
+NewDescription = app_commands.Range[str, 1, MAX_DESCRIPTION_CHARS]
+QuestionText = app_commands.Range[str, 1, MAX_QUESTION_CHARS]
+Page = app_commands.Range[int, 1, MAX_PAGE]
 
 
 class MemoryCommands(commands.Cog):
@@ -48,7 +54,7 @@ class MemoryCommands(commands.Cog):
         self,
         interaction: discord.Interaction,
         name: Name,
-        description: str,
+        description: Description,
         image: discord.Attachment,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
@@ -81,7 +87,7 @@ class MemoryCommands(commands.Cog):
     @app_commands.command(name="ask", description="Ask about a photo, or about what I remember.")
     @app_commands.describe(question="e.g. what is <bo> doing?", image="A photo to ask about (optional)")
     async def ask(
-        self, interaction: discord.Interaction, question: str, image: discord.Attachment | None = None
+        self, interaction: discord.Interaction, question: QuestionText, image: discord.Attachment | None = None
     ) -> None:
         async def work(who: Requester, images: list[bytes]) -> Outgoing:
             photo = images[0] if images else None
@@ -119,7 +125,7 @@ class MemoryCommands(commands.Cog):
 
     @app_commands.command(name="concepts", description="List what I remember here.")
     @app_commands.describe(page="Page number")
-    async def concepts(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1) -> None:
+    async def concepts(self, interaction: discord.Interaction, page: Page = 1) -> None:
         async def work(who: Requester, _: list[bytes]) -> Outgoing:
             listing = await self.client.list_concepts(who, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
             return Outgoing(render.text(replies.concept_page(listing).replace("/concepts ", "/concepts page:")))
@@ -137,7 +143,7 @@ class MemoryCommands(commands.Cog):
 
     @app_commands.command(name="edit", description="Change the description of something I remember.")
     @app_commands.describe(name="Which one", description="The new description")
-    async def edit(self, interaction: discord.Interaction, name: Name, description: str) -> None:
+    async def edit(self, interaction: discord.Interaction, name: Name, description: NewDescription) -> None:
         async def work(who: Requester, _: list[bytes]) -> Outgoing:
             concept = await self.client.edit(who, clean_name(name), description.strip())
             return Outgoing(render.text(replies.edited(concept)))

@@ -88,4 +88,9 @@ class Frontend:
             log.exception("command %s failed", getattr(interaction.command, "name", "?"))
             await reply.error(replies.unexpected_error())
             return
-        await reply.send(out)
+        try:
+            await reply.send(out)
+        except discord.HTTPException:
+            # The work is done (a change may have been made): say only that the reply failed.
+            log.exception("command %s: the reply could not be sent", getattr(interaction.command, "name", "?"))
+            await reply.error(replies.unconfirmed_error(None, sending=True))

@@ -17,7 +17,7 @@ from bot.discord_bot import render
 from bot.discord_bot.attachments import BadAttachment, first_image
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.reply import Outgoing
-from bot.grammar import ParseError, Question, parse
+from bot.grammar import ParseError, Question, TooLong, parse
 from worker.errors import RapError
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def _slash_hint(text: str) -> str | None:
     """Typed commands are not read from messages: point to the slash command instead."""
     try:
         command = parse(text)
+    except TooLong as err:  # an over-long question: say so, it is not a command
+        return err.message
     except ParseError:
         return "Commands work as Discord slash commands: type / and pick one of mine."
     if isinstance(command, Question):

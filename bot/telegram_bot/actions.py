@@ -9,6 +9,7 @@ from telegram import Bot, InputMediaPhoto, Message
 from telegram.constants import ChatAction, ChatType
 
 from bot import grammar, replies
+from bot.photos import add_photos
 from bot.telegram_bot import buttons, media
 from bot.telegram_bot.confirmations import PendingConfirmation
 from bot.telegram_bot.sending import chat_action, reply_photo, reply_text
@@ -91,10 +92,8 @@ async def run_command(turn: Turn, command: grammar.Command) -> None:
                 await turn.say(replies.need_photo("addphoto"))
                 return
             async with chat_action(turn.bot, turn.chat_id):
-                for index, image in enumerate(images):
-                    request_id = f"{_request_id(turn.message)}:{index}"
-                    concept = await client.add_view(turn.who, name, image, request_id=request_id)
-            await turn.say(replies.photo_added(concept))
+                outcome = await add_photos(client, turn.who, name, images, request_id=_request_id(turn.message))
+            await turn.say(replies.photos_added(outcome))
         case grammar.Choose(choice):
             pending_id = turn.services.pending.get((turn.chat_id, turn.user_id))
             if pending_id is None:

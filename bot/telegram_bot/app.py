@@ -7,10 +7,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -22,7 +33,7 @@ from telegram.ext import (
 )
 
 from bot.telegram_bot import handlers
-from bot.telegram_bot.redact import protect_logs
+from bot.telegram_bot.redact import REDACTED, protect_logs
 from bot.telegram_bot.services import SERVICES_KEY, Services
 from bot.telegram_bot.settings import TelegramSettings, describe_errors
 from worker.client import RapClient
@@ -135,17 +146,20 @@ def webhook_options(settings: TelegramSettings) -> dict[str, Any]:
 def run(settings: TelegramSettings | None = None, client: RapClient | None = None) -> None:
     """`rapbot telegram`: run the bot until interrupted (polling, or a webhook when configured).
     Configuration problems end it with a one-line message that never holds the token."""
+    from bot.startup import StartupError, open_client
+
     try:
         settings = settings or TelegramSettings()
-        settings.require_token()
+        token = settings.require_token()
     except ValidationError as err:
         raise SystemExit(f"rapbot telegram: {describe_errors(err)}") from None
     except ValueError as err:
         raise SystemExit(f"rapbot telegram: {err}") from None
     if client is None:
-        from worker.factory import get_client  # loads the pipeline: imported late to keep the CLI light
-
-        client = get_client()
+        try:
+            client = open_client()  # loads the pipeline, unless the bot sends work to Celery workers
+        except StartupError as err:
+            raise SystemExit(f"rapbot telegram: {err}") from None
     application = build_application(settings, client)
     opened = client
 
@@ -153,6 +167,9 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
         await opened.close()
 
     application.post_shutdown = close_client
+    ptb_log = logging.getLogger("telegram.ext")
+    if not any(isinstance(f, _StartupFailureFilter) for f in ptb_log.filters):
+        ptb_log.addFilter(_StartupFailureFilter())
     # PTB runs on the current event loop and closes it when it stops: a second run in the same
     # process (embedding, tests) needs a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -167,9 +184,58 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
             "rapbot telegram: the Bot API server rejected RAPBOT_TELEGRAM_TOKEN. "
             "Check the token with @BotFather (/mybots -> API Token)."
         ) from None
-    except NetworkError:
+    except TelegramError as err:
         # Only at start-up: once running, PTB's polling loop retries network errors by itself.
-        raise SystemExit(
-            f"rapbot telegram: cannot reach the Bot API server ({settings.base_url.removesuffix('/bot')}). "
+        raise SystemExit(f"rapbot telegram: {describe_start_error(err, settings, token)}") from None
+
+
+def server_address(url: str) -> str:
+    """The Bot API server's address for a message: scheme, host and port, never user:password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}" if parts.scheme else url.removesuffix("/bot")
+
+
+def describe_start_error(err: TelegramError, settings: TelegramSettings, token: str) -> str:
+    """Whether the Bot API server answered (and what), or could not be reached: one line, no token."""
+    where = server_address(settings.base_url)
+    answer = " ".join(err.message.replace(token, REDACTED).split())
+    status = next((f"{label}: " for kind, label in _ANSWERS if isinstance(err, kind)), "")
+    if isinstance(err, NetworkError) and not isinstance(err, BadRequest) and _transport_failure(err):
+        return (
+            f"cannot reach the Bot API server ({where}). "
             "Check the network, or RAPBOT_TELEGRAM_BASE_URL for a self-hosted server."
-        ) from None
+        )
+    if isinstance(err, Conflict):
+        hint = "Another copy of this bot is running with the same token (or a webhook is set): stop it first."
+    elif isinstance(err, EndPointNotFound):
+        hint = "Check RAPBOT_TELEGRAM_BASE_URL: it must end in /bot and point at a Bot API server."
+    else:
+        hint = "Check RAPBOT_TELEGRAM_BASE_URL and the bot's settings with @BotFather."
+    return f"the Bot API server ({where}) refused to start the bot: it answered {status}{answer!r}. {hint}"
+
+
+# PTB keeps the server's description but not the HTTP status: its error classes say which it was.
+_ANSWERS: tuple[tuple[type[TelegramError], str], ...] = (
+    (BadRequest, "400 Bad Request"),
+    (Forbidden, "403 Forbidden"),
+    (EndPointNotFound, "404 Not Found"),
+    (Conflict, "409 Conflict"),
+)
+
+
+class _StartupFailureFilter(logging.Filter):
+    """PTB logs a failed start-up (its bootstrap) with a traceback before raising the error, which
+    run() reports in one line: leave that record out. Errors once the bot runs are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and "Bootstrap" in record.getMessage())
+
+
+def _transport_failure(err: NetworkError) -> bool:
+    """A NetworkError without an HTTP answer: the connection failed or timed out (PTB raises
+    NetworkError too for some HTTP answers, e.g. 502 or 500, with the server's description)."""
+    cause = err.__cause__
+    return isinstance(err, TimedOut) or (cause is not None and type(cause).__module__.startswith(("httpx", "httpcore")))

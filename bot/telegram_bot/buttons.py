@@ -12,6 +12,7 @@ from typing import Literal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.grammar import MAX_CHOICE, MAX_PAGE
 from worker.client import Choice
 
 _BUTTONS_PER_ROW = 5
@@ -43,9 +44,11 @@ def parse_data(data: str | None) -> ButtonData | None:
     try:
         if parts[0] == "ch" and len(parts) == 3:
             choice: Choice = parts[2] if parts[2] in ("whole", "cancel") else int(parts[2])  # type: ignore[assignment]
+            if isinstance(choice, int) and not 1 <= choice <= MAX_CHOICE:
+                return None  # a forged number: the bot only makes buttons for the objects it listed
             return ChooseData(parts[1], choice)
         if parts[0] == "cp" and len(parts) == 2:
-            return PageData(max(1, int(parts[1])))
+            return PageData(min(MAX_PAGE, max(1, int(parts[1]))))
         if parts[0] in ("ok", "no") and len(parts) == 2:
             return ConfirmData(parts[1], parts[0] == "ok")
     except ValueError:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 
 from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot import grammar, replies
@@ -88,17 +88,31 @@ async def handle(bot: Bot, svc: Services, message: Message, album: list[Message]
         return
     who = await svc.requester(bot, message.chat, user.id, message.sender_chat)
     turn = actions.Turn(bot, message, user.id, who, svc, album)
-    await _guarded(message, actions.run_command(turn, command))
+    await _guarded(message, actions.run_command(turn, command), command)
 
 
-async def _guarded(message: Message, work: Awaitable[None]) -> None:
-    """Run the work; a refusal from the worker or an unusable file becomes a clear reply."""
+async def _guarded(message: Message, work: Awaitable[None], command: grammar.Command | None = None) -> None:
+    """Run the work; a refusal from the worker or an unusable file becomes a clear reply. Any other
+    failure (a bug, or Telegram refusing our reply) is logged, and the user told only what is
+    known: a command that changes nothing changed nothing; for one that changes the memory, the
+    change may have been made (most often it was, and only the reply failed), so say how to check."""
     try:
         await work
     except RapError as err:
         await reply_text(message, replies.error(err))
     except media.MediaProblem as err:
         await reply_text(message, err.message)
+    except Exception as exc:
+        log.error("update failed", exc_info=exc)
+        check = replies.check_command(command) if command is not None else None
+        if command is not None and check is None:
+            text = replies.unexpected_error()
+        else:
+            text = replies.unconfirmed_error(check, sending=isinstance(exc, TelegramError))
+        try:
+            await reply_text(message, text)
+        except Exception:  # the network may be what failed; the log line above is enough
+            log.warning("could not tell the user about the failure")
 
 
 async def _auto_caption(bot: Bot, svc: Services, message: Message) -> None:
@@ -188,10 +202,13 @@ async def on_member_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log (the token is redacted by the log filter) and tell the user; never show the exception."""
+    """Log (the token is redacted by the log filter) and tell the user; never show the exception.
+    Messages fail in `_guarded`, which knows their command; what reaches this handler (a button, a
+    member update) may have changed something, so the reply says how to check, not "nothing"."""
     log.error("update failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await reply_text(update.effective_message, replies.unexpected_error())
+            text = replies.unconfirmed_error(None, sending=isinstance(context.error, TelegramError))
+            await reply_text(update.effective_message, text)
         except Exception:  # the network may be what failed; the log line above is enough
             log.warning("could not tell the user about the failure")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +67,16 @@ class TelegramSettings(BaseSettings):
     def _webhook_needs_https(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("https://"):
             raise ValueError("must be an https:// URL (Telegram only posts to HTTPS)")
+        if value is not None:
+            _check_port(value)
+        return value
+
+    @field_validator("base_url", "base_file_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        _check_port(value)
         return value
 
     def require_token(self) -> str:
@@ -75,6 +86,13 @@ class TelegramSettings(BaseSettings):
                 "RAPBOT_TELEGRAM_TOKEN (environment or .env)."
             )
         return self.token.get_secret_value().strip()
+
+
+def _check_port(url: str) -> None:
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+    except ValueError:
+        raise ValueError("has a malformed port: it must be a number from 1 to 65535") from None
 
 
 def describe_errors(err: ValidationError) -> str:

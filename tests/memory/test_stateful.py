@@ -1,12 +1,14 @@
-"""A hypothesis state machine of random adds, views, renames, forgets, shares, searches and erasures
-by 5 users in their own memories and 3 groups, checked against a plain model after every step:
-nothing of one scope is returned for another unless shared into it, a forgotten concept is gone at
-once, and an erased user leaves no concept, view or image behind."""
+"""A hypothesis state machine of random adds, views, renames, forgets, shares, searches, purges and
+erasures by 5 users in their own memories and 3 groups, checked against a plain model after every
+step: nothing of one scope is returned for another unless shared into it, a forgotten concept is gone
+at once, and an erased user leaves no concept, view or image behind, nor any audit record that
+names them or their concepts (also ones a moderator changed and purged before)."""
 
 from __future__ import annotations
 
 import itertools
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pytest
@@ -62,6 +64,7 @@ class MemoryMachine(RuleBasedStateMachine):
         self.model: dict[ScopeKey, dict[str, ModelConcept]] = {}
         self.scope_ids: dict[ScopeKey, int] = {}
         self.seeds = itertools.count(1)
+        self.created: defaultdict[str, set[int]] = defaultdict(set)  # concept ids each user created
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -103,8 +106,10 @@ class MemoryMachine(RuleBasedStateMachine):
         expected = DuplicateName if key(name) in concepts else QuotaExceeded if len(concepts) >= MAX_CONCEPTS else None
         seed = next(self.seeds)
         view = make_view(seed)
-        if self.outcome(expected, lambda: self.store.add_concept(sid, self.actor(user), name, "", "thing", view)):
+        made = self.outcome(expected, lambda: self.store.add_concept(sid, self.actor(user), name, "", "thing", view))
+        if made:
             concepts[key(name)] = ModelConcept(name, f"u{user}", [seed])
+            self.created[f"u{user}"].add(made.id)  # type: ignore[attr-defined]
 
     @rule(user=st.sampled_from(USERS), group=st.none() | st.sampled_from(GROUPS), name=st.sampled_from(NAMES))
     def add_view(self, user: int, group: int | None, name: str) -> None:
@@ -164,8 +169,10 @@ class MemoryMachine(RuleBasedStateMachine):
             expected = DuplicateName
         elif len(self.model[target]) >= MAX_CONCEPTS:
             expected = QuotaExceeded
-        if self.outcome(expected, lambda: self.store.share(from_id, to_id, self.actor(user), name)):
+        copy = self.outcome(expected, lambda: self.store.share(from_id, to_id, self.actor(user), name))
+        if copy:
             assert original is not None
+            self.created[f"u{user}"].add(copy.id)  # type: ignore[attr-defined]
             self.model[target][key(name)] = ModelConcept(original.name, f"u{user}", list(original.seeds))
 
     @rule(user=st.sampled_from(USERS), group=st.none() | st.sampled_from(GROUPS), pick=st.integers(0, 10_000))
@@ -185,6 +192,16 @@ class MemoryMachine(RuleBasedStateMachine):
             assert (hits[0].concept.scope_id, key(hits[0].concept.name)) in holders
         else:
             assert all(h.similarity < 0.999 for h in hits)
+
+    @rule(group=st.sampled_from(GROUPS), member=st.sampled_from(USERS))
+    def purge(self, group: int, member: int) -> None:
+        """The moderator (u0) removes everything one member added to a group."""
+        scope = group_key(group)
+        sid = self.sid(scope)
+        owned = [k for k, c in self.model[scope].items() if c.owner == f"u{member}"]
+        assert self.store.purge_member(sid, self.actor(0), f"u{member}") == len(owned)
+        for k in owned:
+            del self.model[scope][k]
 
     @rule(user=st.sampled_from(USERS))
     def erase(self, user: int) -> None:
@@ -210,7 +227,19 @@ class MemoryMachine(RuleBasedStateMachine):
                 text("SELECT count(*) FROM concepts c JOIN scopes s ON s.id = c.scope_id WHERE c.created_by = :u"),
                 {"u": me},
             ).scalar_one()
+            # the audit keeps that things happened, never by or about whom, nor the names they had
+            named = conn.execute(
+                text(
+                    """
+                    SELECT count(*) FROM audit_events
+                    WHERE actor = :u OR subject = :u OR details::text LIKE :quoted
+                       OR (concept_id = ANY(:ids) AND details <> '{}'::jsonb)
+                    """
+                ),
+                {"u": me, "quoted": f'%"{me}"%', "ids": sorted(self.created.pop(me, set()))},
+            ).scalar_one()
         assert left == 0
+        assert named == 0
 
     # ---- after every step -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 from memory_testkit import ENCODER, jpeg, make_view, png, unit
+from sqlalchemy import text
 
 from memory.errors import DuplicateName, InvalidSetting, PermissionDenied, QuotaExceeded, UnknownConcept
 from memory.types import Actor
@@ -123,3 +124,51 @@ def test_erase_of_unknown_user_changes_nothing(store, group_scope, alice, add) -
     report = store.erase_user("telegram", "nobody", Actor("nobody"))
     assert (report.scopes_deleted, report.concepts_deleted, report.views_deleted) == (0, 0, 0)
     assert store.list_concepts(group_scope.id).total == 1
+
+
+def _audit_text(store, scope_id: int) -> str:
+    """Everything the audit keeps for a scope, as text: actors, actions and details of every entry."""
+    return json.dumps([[e.actor, e.action, e.details] for e in store.audit(scope_id, limit=1000)], ensure_ascii=False)
+
+
+def test_erase_scrubs_names_a_moderator_edited_before_purging_the_user(store, group_scope, alice, mod, add) -> None:
+    """Issue 12.4: the moderator renames and edits alice's concept, purges alice, then alice runs
+    /forgetme. The concept was already gone when she was erased; its names must go all the same."""
+    add(group_scope, alice, "plant", description="the fern by the window")
+    add(group_scope, alice, "cactus", seed=1)
+    add(group_scope, BOB, "mug", seed=2)
+    store.rename(group_scope.id, mod, "plant", "big plant")
+    store.edit_description(group_scope.id, mod, "big plant", "watered on mondays")
+    store.set_category(group_scope.id, mod, "big plant", "green things")
+    store.add_view(group_scope.id, mod, "big plant", make_view(3))
+    assert "big plant" in _audit_text(store, group_scope.id)  # the moderator's records name it
+    assert store.purge_member(group_scope.id, mod, "alice") == 2
+
+    store.erase_user("telegram", "alice", alice)
+
+    kept = _audit_text(store, group_scope.id)
+    for trace in ("alice", "plant", "big plant", "cactus", "green things"):
+        assert trace not in kept
+    entries = store.audit(group_scope.id, limit=1000)
+    assert [e.action for e in entries if e.actor == "mod"] == ["purge", "add_view", "recategorise", "edit", "rename"]
+    assert all(e.details == {} for e in entries if e.actor == "mod")
+    assert any(e.actor == "bob" and e.details == {"name": "mug", "category": "dog"} for e in entries)
+
+
+def test_erase_scrubs_names_of_a_concept_a_moderator_forgot(store, group_scope, alice, mod, add) -> None:
+    add(group_scope, alice, "plant")
+    store.rename(group_scope.id, mod, "plant", "big plant")
+    store.forget(group_scope.id, mod, "big plant")
+    store.erase_user("telegram", "alice", Actor("alice"))
+    kept = _audit_text(store, group_scope.id)
+    assert "plant" not in kept and "alice" not in kept
+
+
+def test_erase_leaves_no_subject_behind(store, group_scope, alice, mod, add) -> None:
+    add(group_scope, alice, "plant")
+    store.rename(group_scope.id, mod, "plant", "big plant")
+    store.purge_member(group_scope.id, mod, "alice")
+    store.erase_user("telegram", "alice", alice)
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT actor, subject, details::text FROM audit_events")).all()
+    assert rows and all("alice" not in str(tuple(row)) and "plant" not in str(tuple(row)) for row in rows)

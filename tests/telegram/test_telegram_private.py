@@ -150,7 +150,7 @@ async def test_album_makes_one_concept_with_every_photo(bot: Harness, photos: di
     ann.photo(photos["coffee"], caption="/addphoto kitty", media_group_id="album2")
     ann.photo(photos["rocket"], media_group_id="album2")
     added = await bot.api.wait_for_replies(ann.chat_id, before)
-    assert "added a photo to <kitty>" in added[0] and "[4 photos]" in added[0], added
+    assert "added 2 photos to <kitty>" in added[0] and "[4 photos]" in added[0], added
 
 
 async def test_two_users_never_see_each_others_concepts(bot: Harness, photos: dict[str, bytes]) -> None:

@@ -187,6 +187,21 @@ def start_subprocess_worker(
         )
 
 
+async def wait_for_worker(settings: WorkerSettings, queue: str, log: Path, seconds: float = 180) -> None:
+    """Until a worker serving `queue` has announced itself (its heartbeat), as a client would see it."""
+    from worker.presence import presence_key
+
+    assert settings.redis_url
+    redis = Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + seconds
+    try:
+        while not redis.zcard(presence_key(queue)):
+            assert time.monotonic() < deadline, log.read_text()[-3000:] if log.exists() else "no worker log"
+            await asyncio.sleep(0.1)
+    finally:
+        redis.close()
+
+
 def other_connections(store: MemoryStore) -> int:
     """Connections to this test's database other than this process's own."""
     with store.engine.connect() as connection:
@@ -211,6 +226,7 @@ async def test_a_worker_process_killed_mid_task_is_replaced_and_the_request_answ
     baseline = other_connections(store)
     worker = start_subprocess_worker(settings, database_url, log, pool="prefork", role="gpu")
     try:
+        await wait_for_worker(settings, settings.pipeline_queue, log)
         request = asyncio.create_task(
             client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]], request_id=request_id)
         )
@@ -245,6 +261,7 @@ async def test_postgres_down_is_a_clear_error(alice: Requester, tmp_path: Path) 
     # Nothing listens on port 1: the worker cannot open the memory store.
     worker = start_subprocess_worker(settings, "postgresql+psycopg://rapbot@127.0.0.1:1/rapbot", tmp_path / "log")
     try:
+        await wait_for_worker(settings, settings.store_queue, tmp_path / "log")
         with pytest.raises(RapError) as err:
             await client.list_concepts(alice)
     finally:

@@ -25,10 +25,12 @@ from test_celery import ROOT, settings_for_run, start_subprocess_worker
 
 from memory.store import MemoryStore
 from worker.celery_client import CeleryClient
-from worker.errors import DEAD_LETTER, TIMEOUT, RapError
+from worker.errors import BACKEND_DOWN, DEAD_LETTER, TIMEOUT, RapError
+from worker.presence import presence_key
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import DEAD_LETTERS_KEY, DELIVERIES_PREFIX
+from worker.tasks import DEAD_LETTERS_KEY
+from worker.wire import deliveries_key
 
 
 class PrivateRedis:
@@ -109,6 +111,16 @@ class Workers:
         self.running.append(worker)
         return worker
 
+    async def start_and_wait(self) -> None:
+        """Start a worker and wait until it has announced itself (its heartbeat), as a client sees it."""
+        assert self.settings.redis_url
+        redis = Redis.from_url(self.settings.redis_url)
+        key = presence_key(self.settings.pipeline_queue)
+        before = {member for member in redis.zrange(key, 0, -1)}
+        self.start()
+        await until(lambda: bool(set(redis.zrange(key, 0, -1)) - before), "the worker's heartbeat", self.log)
+        redis.close()
+
     def kill_all(self) -> None:
         """kill -9 of every worker's whole process group, as when its machine or container dies."""
         for worker in self.running:
@@ -154,7 +166,7 @@ async def until(condition: Any, what: str, log: Path | None = None, seconds: flo
 
 
 def deliveries(redis: Redis, request_id: str) -> int:
-    return int(redis.get(DELIVERIES_PREFIX + request_id) or 0)
+    return int(redis.get(deliveries_key(request_id)) or 0)
 
 
 async def test_a_killed_workers_request_comes_back_to_a_fresh_worker_and_is_answered_once(
@@ -168,7 +180,7 @@ async def test_a_killed_workers_request_comes_back_to_a_fresh_worker_and_is_answ
     settings = fault_settings(private_redis)
     workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
     request_id = f"kill-{uuid.uuid4().hex}"
-    workers.start()
+    await workers.start_and_wait()
     request = asyncio.create_task(client.remember(alice, "desk", "my desk", [photos["coffee"]], request_id=request_id))
     await until(lambda: deliveries(redis, request_id) == 1, "the first delivery", workers.log)
     workers.kill_all()  # the whole worker, main process and children, mid-request
@@ -191,9 +203,11 @@ async def test_a_request_that_kills_its_worker_every_time_becomes_a_dead_letter(
     settings = fault_settings(private_redis, max_deliveries=2)
     workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
     request_id = f"poison-{uuid.uuid4().hex}"
+    await workers.start_and_wait()
     request = asyncio.create_task(client.remember(alice, "doom", "it kills", [photos["cat"]], request_id=request_id))
     for delivery in (1, 2):  # it stops its worker each time it runs, as an OOM kill would
-        workers.start()
+        if delivery > 1:
+            workers.start()
         await until(lambda n=delivery: deliveries(redis, request_id) == n, f"delivery {delivery}", workers.log)
         workers.kill_all()
     workers.start()
@@ -221,7 +235,7 @@ async def test_a_request_that_kills_its_worker_every_time_becomes_a_dead_letter(
     assert "Removed 1" in cleared.stdout and redis.llen(DEAD_LETTERS_KEY) == 0
 
 
-async def test_with_no_worker_the_user_is_told_and_the_request_never_runs_later(
+async def test_with_no_worker_the_user_is_told_at_once_and_the_request_never_runs_later(
     private_redis: PrivateRedis,
     workers_for: Any,
     client_for: Any,
@@ -229,16 +243,40 @@ async def test_with_no_worker_the_user_is_told_and_the_request_never_runs_later(
     alice: Requester,
     photos: dict[str, bytes],
 ) -> None:
-    settings = fault_settings(private_redis, client_timeout_s=35)
+    settings = fault_settings(private_redis)
     workers, client = workers_for(settings), client_for(settings)
-    with pytest.raises(RapError) as err:
-        await client.remember(alice, "ghost", "never here", [photos["coffee"]])
-    assert err.value.code == TIMEOUT
-    workers.start()  # a worker comes back after the user was told
+    with pytest.raises(RapError) as err:  # well before the client timeout (150 s)
+        await asyncio.wait_for(client.remember(alice, "ghost", "never here", [photos["coffee"]]), timeout=60)
+    assert err.value.code == BACKEND_DOWN and "No bot worker is running" in err.value.message
+    with pytest.raises(RapError) as listing:  # store requests too
+        await asyncio.wait_for(client.list_concepts(alice), timeout=60)
+    assert "No bot worker is running" in listing.value.message
+    await workers.start_and_wait()  # a worker comes back after the user was told
     answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)  # queued behind it
     assert answer.text is not None
     scope = store.scope("console", "user", "alice")
-    assert store.list_concepts(scope.id).total == 0  # no ghost: the expired request was dropped
+    assert store.list_concepts(scope.id).total == 0  # no ghost: the cancelled request never ran
+
+
+async def test_a_request_whose_client_gave_up_is_dropped_not_run_later(
+    private_redis: PrivateRedis,
+    workers_for: Any,
+    client_for: Any,
+    store: MemoryStore,
+    alice: Requester,
+    photos: dict[str, bytes],
+) -> None:
+    # A worker was seen a moment ago (its heartbeat is fresh), so the client waits its whole timeout.
+    settings = fault_settings(private_redis, client_timeout_s=35)
+    workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
+    redis.zadd(presence_key(settings.pipeline_queue), {"gone:1": time.time()})
+    with pytest.raises(RapError) as err:
+        await client.remember(alice, "late", "too late", [photos["coffee"]])
+    assert err.value.code == TIMEOUT
+    await workers.start_and_wait()
+    answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)
+    assert answer.text is not None
+    assert store.list_concepts(store.scope("console", "user", "alice").id).total == 0  # expired: dropped
 
 
 async def test_workers_and_clients_reconnect_after_redis_restarts(
@@ -249,7 +287,7 @@ async def test_workers_and_clients_reconnect_after_redis_restarts(
 ) -> None:
     settings = fault_settings(private_redis)
     workers, client = workers_for(settings), client_for(settings)
-    workers.start()
+    await workers.start_and_wait()
     assert (await asyncio.wait_for(client.list_concepts(alice), timeout=150)).total == 0
     private_redis.stop()
     private_redis.start()  # same port, empty: queues and replies in flight are gone

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from test_celery import REDIS_URL, settings_for_run, start_subprocess_worker
+from test_celery import REDIS_URL, settings_for_run, start_subprocess_worker, wait_for_worker
 
 from memory.store import MemoryStore
 from model.types import GenerationRequest, ModelBundle
@@ -123,6 +123,7 @@ async def test_a_store_worker_answers_alone_and_never_loads_a_network(
     log = tmp_path / "store.log"
     worker = start_subprocess_worker(settings, database_url, log, role="store")
     try:
+        await wait_for_worker(settings, settings.store_queue, log)
         page = await client.list_concepts(alice)  # no GPU worker runs at all
         assert page.total == 0
         assert "libtorch" not in _maps(worker.pid), log.read_text()
