@@ -12,9 +12,12 @@ import signal
 import subprocess
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from worker.settings import WorkerSettings
 
 
 class Role(StrEnum):
@@ -127,8 +130,41 @@ def worker(
 
 
 def _start_store_worker(loglevel: str) -> subprocess.Popen[bytes]:
+    from worker.settings import WorkerSettings
+
     command = [sys.executable, "-m", "rapbot", "worker", "--role", "store", "--loglevel", loglevel]
-    return subprocess.Popen(command)
+    env = dict(os.environ)
+    port = WorkerSettings().metrics_port
+    if port:  # the GPU worker (this process) has the port; its store worker the next one
+        env["RAPBOT_METRICS_PORT"] = str(port + 1)
+    return subprocess.Popen(command, env=env)
+
+
+def _serve_metrics(settings: WorkerSettings, *, serves_models: bool, in_process: bool) -> None:
+    """/metrics and /healthz on RAPBOT_METRICS_PORT (worker/metrics.py)."""
+    from worker import metrics, tasks
+
+    assert settings.redis_url and settings.metrics_port
+    redis = metrics.health_redis(settings.redis_url)
+    metrics.watch_queues(redis, [settings.pipeline_queue, settings.store_queue], tasks.DEAD_LETTERS_KEY)
+    if not in_process:  # prefork: the store and the networks live in the pool's children
+        metrics.start_metrics_server(settings.metrics_port, metrics.health_checks(redis=redis))
+        return
+
+    def engine() -> Any:
+        ctx = tasks.current_context()
+        return ctx.runtime.engine if ctx is not None else None
+
+    if serves_models:
+        metrics.watch_engine(engine)
+    metrics.start_metrics_server(
+        settings.metrics_port,
+        metrics.health_checks(
+            redis=redis,
+            store=lambda: tasks.context().runtime.store,  # opens the store on the first check, as a task would
+            engine=engine if serves_models else None,
+        ),
+    )
 
 
 def _run_celery(
@@ -147,7 +183,14 @@ def _run_celery(
         threads = 8 if serves_store_only else 2 * ModelSettings().max_batch
         concurrency = threads if pool == "threads" else 1
     chosen = queues or (store_queue if role is Role.store else pipeline_queue)
-    celery = make_celery(WorkerSettings(), with_tasks=True)
+    settings = WorkerSettings()
+    celery = make_celery(settings, with_tasks=True)
+    if settings.log_json:
+        from worker.metrics import use_logging_in_celery
+
+        use_logging_in_celery(True)
+    if settings.metrics_port:
+        _serve_metrics(settings, serves_models=not serves_store_only, in_process=pool == "threads")
     if not serves_store_only and pool == "threads":
         # One process holds the networks: load them as soon as it is up, not on a user's request.
         from celery.signals import worker_ready

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from celery import Celery, Task
 from redis import Redis
 
 from model.batching import DeadlinePassed, request_deadline
+from worker import metrics
 from worker.celery_app import PIPELINE_TASK, STORE_TASK
 from worker.dispatch import MODEL_METHODS
 from worker.errors import BAD_IMAGE, DEAD_LETTER, RapError
@@ -106,16 +108,20 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
     """Run one request and push its reply; a request already answered is answered again from Redis.
     `expires`: when its client stops waiting (Celery's `expires`); the request's deadline is set a
     little before, so its reply (maybe "too late") always reaches a client that still waits."""
+    start = time.perf_counter()
     try:
         ctx = context()
     except Exception as exc:  # Postgres down or misconfigured: say so, and try again next request
-        _reply_unavailable(request_id, as_rap_error(exc))
+        error = as_rap_error(exc)
+        _reply_unavailable(request_id, error)
+        metrics.observe_request(method, error.code, time.perf_counter() - start, request_id=request_id)
         return
     expiry = ctx.settings.result_expires_s
     # Counted BEFORE the done key is read: a client that finds no worker cancels a request by
     # writing its done key, then checks that no delivery was counted (see CeleryClient).
     deliveries = _count_delivery(ctx, request_id)
     envelope = ctx.redis.get(done_key(request_id))
+    replayed = envelope is not None
     with ctx.redis.pipeline() as pipe:
         if envelope is None:
             if deliveries > ctx.settings.max_deliveries:
@@ -132,6 +138,15 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
         if stats is not None:  # for operators and bench/load.py: what batching is doing
             pipe.set(engine_stats_key(), json.dumps(stats), ex=expiry)
         pipe.execute()
+    timing = None if replayed else metrics.timing_of(envelope)
+    metrics.observe_request(
+        method, metrics.outcome_of(envelope), time.perf_counter() - start, timing, request_id=request_id
+    )
+
+
+def current_context() -> WorkerContext | None:
+    """This process's context when it is open; never opens it (metrics, health)."""
+    return _context
 
 
 def warm_up() -> None:
@@ -140,7 +155,8 @@ def warm_up() -> None:
     try:
         engine = context().runtime.engine
         if engine is not None:
-            engine.warm_up()
+            with metrics.timed_model_load():
+                engine.warm_up()
             log.info("networks loaded")
     except Exception:  # the first request reports the same failure to its user, clearly
         log.exception("could not load the networks ahead of the first request")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 import discord
@@ -105,6 +106,9 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
         client = await asyncio.to_thread(open_client)
     except ClientStartupError as err:
         raise StartError(f"rapbot discord: {err}") from None
+    from worker.metrics import observe_frontend
+
+    client = observe_frontend(client, configure_logs=False)  # run() set the log format
     try:
         async with build_bot(settings, client) as bot:
             await bot.start(token)
@@ -120,6 +124,14 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
         await client.close()
 
 
+def _log_format() -> dict[str, Any]:
+    """JSON log lines when RAPBOT_LOG_JSON=1."""
+    from worker.metrics import JsonFormatter
+    from worker.settings import WorkerSettings
+
+    return {"formatter": JsonFormatter()} if WorkerSettings().log_json else {}
+
+
 def run(settings: DiscordSettings | None = None) -> None:
     """Run the bot until interrupted (`rapbot discord`). A missing or rejected token, or a worker
     that cannot start, ends the process with a message (never the token) and a non-zero status."""
@@ -131,7 +143,7 @@ def run(settings: DiscordSettings | None = None) -> None:
     try:
         token = require_token(settings)
         check_settings()  # a malformed URL or limit: one line, before anything starts
-        discord.utils.setup_logging(level=logging.INFO)
+        discord.utils.setup_logging(level=logging.INFO, **_log_format())
         asyncio.run(_serve(settings, token))
     except ClientStartupError as err:
         raise SystemExit(f"rapbot discord: {err}") from None

@@ -163,6 +163,7 @@ def start_subprocess_worker(
     pool: str = "threads",
     role: str = "all",
     redis_url: str = REDIS_URL,
+    **extra_env: str,
 ) -> subprocess.Popen[bytes]:
     """`rapbot worker` in its own process (and process group), serving this run's queues."""
     env = dict(
@@ -179,6 +180,7 @@ def start_subprocess_worker(
         RAPBOT_CLIENT_TIMEOUT_S=str(settings.client_timeout_s),
         RAPBOT_MAX_DELIVERIES=str(settings.max_deliveries),
         RAPBOT_REPLY_MAX_NEW_TOKENS="16",
+        **extra_env,
     )
     command = [sys.executable, "-m", "rapbot", "worker", "--role", role, "--pool", pool, "--loglevel", "WARNING"]
     with log.open("ab") as out:

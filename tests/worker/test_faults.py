@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -103,21 +106,21 @@ class Workers:
         self.log = log
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
         assert self.settings.redis_url
         worker = start_subprocess_worker(
-            self.settings, self.database_url, self.log, role="all", redis_url=self.settings.redis_url
+            self.settings, self.database_url, self.log, role="all", redis_url=self.settings.redis_url, **extra_env
         )
         self.running.append(worker)
         return worker
 
-    async def start_and_wait(self) -> None:
+    async def start_and_wait(self, **extra_env: str) -> None:
         """Start a worker and wait until it has announced itself (its heartbeat), as a client sees it."""
         assert self.settings.redis_url
         redis = Redis.from_url(self.settings.redis_url)
         key = presence_key(self.settings.pipeline_queue)
         before = {member for member in redis.zrange(key, 0, -1)}
-        self.start()
+        self.start(**extra_env)
         await until(lambda: bool(set(redis.zrange(key, 0, -1)) - before), "the worker's heartbeat", self.log)
         redis.close()
 
@@ -302,3 +305,38 @@ async def test_workers_and_clients_reconnect_after_redis_restarts(
     assert page.total == 0
     answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)
     assert answer.text is not None
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+async def test_a_worker_serves_metrics_and_health_that_follow_its_requests(
+    private_redis: PrivateRedis, workers_for: Any, client_for: Any, alice: Requester
+) -> None:
+    settings = fault_settings(private_redis)
+    workers, client = workers_for(settings), client_for(settings)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    await workers.start_and_wait(RAPBOT_METRICS_PORT=str(port))
+    base = f"http://127.0.0.1:{port}"
+    await until(lambda: _get(f"{base}/healthz")[0] == 200, "a healthy worker (Redis, Postgres, networks)", workers.log)
+    assert (await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)).text is not None
+    status, body = _get(f"{base}/metrics")
+    assert status == 200
+    assert re.search(r'rapbot_requests_total\{method="answer",outcome="ok"\} 1\.0', body), body[:2000]
+    assert 'rapbot_stage_duration_seconds_count{method="answer",stage="generate"} 1.0' in body
+    assert "rapbot_queue_depth" in body and "rapbot_model_load_seconds" in body
+    # The store worker (a child of `rapbot worker`) serves the next port, and answers list requests.
+    assert (await asyncio.wait_for(client.list_concepts(alice), timeout=60)).total == 0
+    await until(lambda: "list_concepts" in _get(f"http://127.0.0.1:{port + 1}/metrics")[1], "store metrics")
+    private_redis.stop()
+    status, body = _get(f"{base}/healthz")
+    assert status == 503 and "redis" in body and "127.0.0.1" not in body
