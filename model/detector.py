@@ -126,7 +126,8 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         # Set the predictor up now, on a blank photo: its setup caps torch's CPU threads, which
         # _keep_all_cores then undoes, so every real photo runs with the same thread count (and so
         # gets the same boxes, bit for bit, on every call).
-        yolo.predict(Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE)), imgsz=IMAGE_SIZE, device=self.device, verbose=False)
+        blank = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE))
+        yolo.predict(blank, imgsz=IMAGE_SIZE, verbose=False, **self._setup_options())
         _keep_all_cores()
         return LoadedYolo(yolo)
 
@@ -163,6 +164,13 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
             predictor.model.names = loaded.yolo.model.names
         loaded.classes = classes
 
+    def _setup_options(self) -> dict[str, Any]:
+        """The predict options ultralytics sets its predictor up with: the same on every call, or
+        it builds a new predictor (and caps the CPU threads again) each time."""
+        import torch
+
+        return {"device": self.device, "quantize": 16 if self.dtype in (torch.float16, torch.bfloat16) else 32}
+
     def detect(
         self,
         image: Image.Image,
@@ -189,7 +197,6 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
         conf = self.settings.detector_conf if conf is None else conf
         max_boxes = self.settings.detector_max_boxes if max_boxes is None else max_boxes
         rgb = [image.convert("RGB") for image in images]
-        import torch
 
         with self._predict_lock:
             loaded = self.loaded
@@ -199,10 +206,9 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
                 conf=conf,
                 max_det=max_boxes,
                 imgsz=IMAGE_SIZE,
-                device=self.device,
                 batch=len(rgb),
-                quantize=16 if self.dtype in (torch.float16, torch.bfloat16) else 32,
                 verbose=False,
+                **self._setup_options(),
             )
         return [
             _detections(result.boxes, image.size, vocabulary, max_boxes)

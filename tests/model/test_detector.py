@@ -153,3 +153,21 @@ def test_conf_and_max_boxes_default_to_the_settings(
     detections = detector.detect(image, CLASSES)
     assert 0 < len(detections) <= 2
     assert all(d.score >= 0.3 for d in detections)
+
+
+def test_switching_class_lists_keeps_the_predictor_and_every_cpu_core(detector: YoloWorldDetector) -> None:
+    """Each chat has its own categories. Setting up a new ultralytics predictor per class list cost
+    ~0.1 s a photo and capped torch at cores - 1 threads (on 2 cores: every network on one)."""
+    import os
+
+    import torch
+
+    photo = Image.fromarray(data.chelsea())
+    first = detector.detect(photo, ["cat", "dog"])
+    predictor = detector.loaded.yolo.predictor
+    detector.detect(photo, ["cup"])
+    again = detector.detect(photo, ["cat", "dog"])
+    assert detector.loaded.yolo.predictor is predictor
+    assert [(d.box, d.label, d.score) for d in again] == [(d.box, d.label, d.score) for d in first]
+    if "OMP_NUM_THREADS" not in os.environ:
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
