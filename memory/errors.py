@@ -22,6 +22,12 @@ class DuplicateName(MemoryStoreError):
     code = "duplicate_name"
 
 
+class DuplicatePhoto(MemoryStoreError):
+    """The concept already holds this very photo (a retried add, or the same photo sent twice)."""
+
+    code = "already_saved"
+
+
 class InvalidDescription(MemoryStoreError):
     code = "invalid_description"
 

@@ -23,6 +23,7 @@ from memory import validation as v
 from memory.database import create_store_engine, open_engine, translate_unavailable
 from memory.errors import (
     DuplicateName,
+    DuplicatePhoto,
     InvalidEmbedding,
     InvalidSetting,
     PermissionDenied,
@@ -460,15 +461,20 @@ class MemoryStore:
             concept = self._find(s, scope_id, name)
             self._may_write(scope, actor, concept.created_by, concept.name)
             views = s.execute(select(View.encoder, View.dim).where(View.concept_id == concept.id)).all()
-            limit = self.settings.max_views_per_concept
-            if len(views) >= limit:
-                raise QuotaExceeded(f'"{concept.name}" already has {limit} photos, the most one thing can have.')
             if views and views[0].encoder != encoder:
                 raise InvalidEmbedding(
                     f'"{concept.name}" was embedded with {views[0].encoder}, not {encoder}; '
                     "all photos of one thing must use the same encoder."
                 )
             self._check_dim(s, scope_id, encoder, int(vec.shape[0]))
+            # The very same view again (a retried add whose reply was lost): say it is there.
+            same = select(View.embedding).where(View.concept_id == concept.id, View.image == view.image_jpeg)
+            if any(np.array_equal(np.asarray(stored, dtype=np.float32), vec) for stored in s.execute(same).scalars()):
+                photos = f"{len(views)} photo" if len(views) == 1 else f"{len(views)} photos"
+                raise DuplicatePhoto(f"<{concept.name}> already has this photo ({photos}): nothing added.")
+            limit = self.settings.max_views_per_concept
+            if len(views) >= limit:
+                raise QuotaExceeded(f'"{concept.name}" already has {limit} photos, the most one thing can have.')
             s.add(self._new_view(concept, vec, encoder, box, view.image_jpeg, request_id))
             concept.updated_at = func.now()  # type: ignore[assignment]
             self._audit(s, scope_id, actor.user_id, "add_view", concept, name=concept.name)

@@ -17,6 +17,7 @@ class RapError(Exception):
 BAD_IMAGE = "bad_image"  # corrupt, not an image, too many pixels or bytes
 MODEL_MISSING = "model_missing"  # weights not on disk and cannot be downloaded
 TIMEOUT = "timeout"
+ALREADY_SAVED = "already_saved"  # a retried remember / add-photo that had in fact been stored
 DEAD_LETTER = "dead_letter"  # the request stopped its worker again and again: set aside, not retried
 BACKEND_DOWN = "backend_down"  # Redis or Postgres unreachable
 OUT_OF_MEMORY = "out_of_memory"

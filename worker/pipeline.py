@@ -24,7 +24,7 @@ from memory.types import Actor, ConceptInfo, NewView
 from model.batching import check_deadline
 from model.prompt import CAPTION_QUESTION
 from model.types import ConceptRef, Detection, ModelBundle
-from worker.errors import BAD_REQUEST, NO_PENDING, RapError
+from worker.errors import ALREADY_SAVED, BAD_REQUEST, NO_PENDING, RapError
 from worker.images import decode_image
 from worker.matching import Subject, mentioned_names, pick_subject
 from worker.pending import PendingRemember, PendingStore
@@ -215,9 +215,20 @@ class Pipeline:
     ) -> Stored:
         check_deadline("remember")  # its client gave up: storing now would be a ghost write
         first = prepared[0]
-        concept = self.store.add_concept(
-            scope_id, actor, name, description, first.category, first.view, request_id=request_id
-        )
+        try:
+            concept = self.store.add_concept(
+                scope_id, actor, name, description, first.category, first.view, request_id=request_id
+            )
+        except DuplicateName:
+            existing = self._find(scope_id, name)
+            if existing is not None and existing.created_by == actor.user_id and self._has_photo(existing, first.view):
+                # A retry of a remember that was in fact stored (its reply never came): say so.
+                raise RapError(
+                    ALREADY_SAVED,
+                    f"<{existing.name}> is already in this memory with this photo: you saved it earlier. "
+                    f"/show {existing.name} shows it.",
+                ) from None
+            raise
         for i, extra in enumerate(prepared[1:], start=1):
             concept = self.store.add_view(
                 scope_id, actor, concept.name, extra.view, request_id=f"{request_id}:{i}" if request_id else None
@@ -233,8 +244,13 @@ class Pipeline:
         image = self.decode(image_bytes)
         # Look for the concept's own category first; the strongest box of it is the new view.
         prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)
-        check_deadline("add a photo")
+        check_deadline("add a photo")  # the store refuses the very same photo twice (a retry)
         return self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
+
+    def _has_photo(self, concept: ConceptInfo, view: NewView) -> bool:
+        """The same photo gives the same crop, byte for byte (decoding, detection and JPEG encoding
+        are deterministic), so a stored view equal to `view` means this photo is already there."""
+        return any(stored.image_jpeg == view.image_jpeg for stored in self.store.views(concept.id))
 
     def _find(self, scope_id: int, name: str) -> ConceptInfo | None:
         found = self.store.get_by_names([scope_id], [name])

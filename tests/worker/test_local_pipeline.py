@@ -195,3 +195,26 @@ async def test_a_locked_group_refuses_a_members_remember_before_showing_any_boxe
     assert (await client.list_concepts(member)).total == 0
     await remember_whole(client, moderator, "rocketman", photos["astronaut"])
     assert (await client.list_concepts(member)).total == 1
+
+
+async def test_a_retried_remember_or_add_photo_says_it_was_already_saved(
+    client: LocalClient, alice: Requester, photos: dict[str, bytes]
+) -> None:
+    """The user retries after a lost reply (or sends the same photo twice): nothing is added twice,
+    and the reply says what is already there."""
+    from worker.errors import ALREADY_SAVED
+
+    album = [photos["coffee"], photos["astronaut"]]
+    await client.remember(alice, "desk", "my desk things", album)
+    with pytest.raises(RapError) as again:
+        await client.remember(alice, "desk", "my desk things", album)
+    assert again.value.code == ALREADY_SAVED and "you saved it earlier" in again.value.message
+    with pytest.raises(RapError) as other_photo:  # the same name with another photo: a real clash
+        await client.remember(alice, "desk", "my desk things", [photos["cat"]])
+    assert other_photo.value.code == "duplicate_name"
+
+    await client.add_view(alice, "desk", photos["cat"])
+    with pytest.raises(RapError) as twice:
+        await client.add_view(alice, "desk", photos["cat"])
+    assert twice.value.code == ALREADY_SAVED and "already has this photo (3 photos)" in twice.value.message
+    assert (await client.list_concepts(alice)).items[0].view_count == 3
