@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.console import ConsoleSession, main, make_requester
 from bot.settings import ConsoleSettings
@@ -64,7 +65,17 @@ async def test_addphoto_says_which_photos_were_added_and_which_were_not(
 ) -> None:
     session = ConsoleSession(console_client, make_requester("pia", None, False), tmp_path, ConsoleSettings())
     assert (await remember(session, f"/remember kitty: my cat @{photos['chelsea']}")).startswith("remembered <kitty>")
-    files = " ".join(f"@{photos[name]}" for name in ("coffee", "corrupt", "astronaut", "chelsea", "coffee"))
+    # Distinct photos (the very same photo twice is refused as already there, see test_local_pipeline).
+    for name in ("chelsea", "coffee"):
+        Image.open(photos[name]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / f"{name}-flip.jpg")
+        Image.open(photos[name]).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(tmp_path / f"{name}-down.jpg")
+        photos = {
+            **photos,
+            f"{name}-flip": tmp_path / f"{name}-flip.jpg",
+            f"{name}-down": tmp_path / f"{name}-down.jpg",
+        }
+    names = ("coffee", "corrupt", "astronaut", "chelsea-flip", "coffee-flip")
+    files = " ".join(f"@{photos[name]}" for name in names)
     reply = await session.handle_line(f"/addphoto kitty {files}")
     lines = reply.splitlines()
     assert lines[0].startswith("added 2 of 5 photos to <kitty>") and f"[{MAX_VIEWS} photos]" in lines[0], reply
@@ -72,9 +83,9 @@ async def test_addphoto_says_which_photos_were_added_and_which_were_not(
     assert lines[2].startswith("not added: photos 4 to 5:") and f"already has {MAX_VIEWS} photos" in lines[2], reply
     assert f"[{MAX_VIEWS} photos]" in await session.handle_line("/concepts")
     # Nothing more fits: none of them is added, and the reply says why.
-    full = await session.handle_line(f"/addphoto kitty @{photos['coffee']} @{photos['chelsea']}")
+    full = await session.handle_line(f"/addphoto kitty @{photos['coffee-down']} @{photos['chelsea-down']}")
     assert full.startswith("none of the 2 photos was added to <kitty>.") and "photos 1 to 2:" in full, full
-    assert f"already has {MAX_VIEWS} photos" in await session.handle_line(f"/addphoto kitty @{photos['coffee']}")
+    assert f"already has {MAX_VIEWS} photos" in await session.handle_line(f"/addphoto kitty @{photos['coffee-down']}")
 
 
 async def test_a_piped_script_with_a_bom_and_bad_bytes(console_client: RapClient, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ async def test_remember_as_reply_to_a_photo_and_addphoto(bot: Harness, photos: d
         buttons = dict(button_data(await bot.last_with_keyboard(ann.chat_id)))
         replies = await bot.send(ann.press, {}, buttons["whole photo"])
     assert any("remembered <rocky>" in r for r in replies), replies
-    added = await bot.send(ann.photo, photos["rocket"], caption="/addphoto rocky")
+    added = await bot.send(ann.photo, photos["chelsea"], caption="/addphoto rocky")  # another photo of it
     assert "added a photo to <rocky>" in added[0] and "[2 photos]" in added[0]
 
 
