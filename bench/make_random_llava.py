@@ -100,25 +100,9 @@ def build_tokenizer() -> Any:
 
 
 def build_processor(tokenizer: Any) -> Any:
-    from transformers import CLIPImageProcessor, LlavaProcessor
+    from model.tiny_llava import build_processor as llava_processor
 
-    from model.tiny_llava import CHAT_TEMPLATE, CLIP_MEAN, CLIP_STD
-
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE},
-        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-        image_mean=CLIP_MEAN,
-        image_std=CLIP_STD,
-    )
-    return LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=PATCH_SIZE,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token="<image>",
-        chat_template=CHAT_TEMPLATE,
-    )
+    return llava_processor(tokenizer, image_size=IMAGE_SIZE)
 
 
 def llava_config(shape: Shape) -> Any:

@@ -97,12 +97,14 @@ def build_tokenizer() -> Any:
     )
 
 
-def build_processor(tokenizer: Any) -> Any:
+def build_processor(tokenizer: Any, image_size: int = IMAGE_SIZE) -> Any:
+    """LLaVA-1.5's processor shape (CLIP preprocessing, patch 14, CLS dropped) at `image_size`
+    (56 for the tiny model, 336 for a real-size one)."""
     from transformers import CLIPImageProcessor, LlavaProcessor
 
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE},
-        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
         image_mean=CLIP_MEAN,
         image_std=CLIP_STD,
     )
