@@ -1,4 +1,4 @@
-"""Commands of bot/ for the `rapbot` command line: `console`, `telegram`, `discord`.
+"""Commands of bot/ for the `rapbot` command line: `console`, `telegram`, `discord`, `web`.
 
 Imports stay light here (no worker pipeline, no networks) so `rapbot --help` is fast: each command
 imports its frontend when it runs."""
@@ -57,8 +57,16 @@ def discord() -> None:
     run()
 
 
+def web() -> None:
+    """Run the web gallery (browser and Telegram Mini App; needs RAPBOT_WEB_SESSION_SECRET)."""
+    from bot.web.server import run
+
+    run()
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
     app.command("console")(console)
     app.command("telegram")(telegram)
     app.command("discord")(discord)
+    app.command("web")(web)

@@ -22,42 +22,18 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import replies
-from bot.grammar import (
-    AddPhoto,
-    Audit,
-    AutoCaption,
-    Choose,
-    Command,
-    Edit,
-    Export,
-    Forget,
-    ForgetMe,
-    Help,
-    ListConcepts,
-    Lock,
-    OtherBot,
-    ParseError,
-    Purge,
-    Question,
-    Recategorise,
-    Remember,
-    Rename,
-    Share,
-    Show,
-    Start,
-    Threshold,
-    Unlock,
-    parse,
-)
-from bot.photos import add_photos
+from bot.dispatch import Context, HeldChoice, Reply, Surface, dispatch
+from bot.grammar import AddPhoto, Command, ParseError, Question, Remember, parse
 from bot.settings import ConsoleSettings
 from worker.client import RapClient
 from worker.errors import RapError
-from worker.schemas import RememberResult, Requester
+from worker.schemas import Requester
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "console"
+# No buttons: a /forget typed is its own confirmation, candidates are picked with /choose N.
+CONSOLE_SURFACE = Surface(buttons=False, typed_commands=True)
 QUIT_WORDS = frozenset({"/quit", "/exit"})
 
 # `@path`, `@"path with spaces"` or `@'path'`, starting a word (so e@mail.com is text).
@@ -163,7 +139,7 @@ class ConsoleSession:
     who: Requester
     out_dir: Path
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
-    pending_id: str | None = None  # a /remember waiting for /choose
+    choice: HeldChoice = field(default_factory=HeldChoice)  # a /remember waiting for /choose
     _written: int = field(default=0, init=False)  # files written, to keep their names unique
 
     async def handle_line(self, line: str) -> str:
@@ -184,96 +160,24 @@ class ConsoleSession:
             return replies.unexpected_error()
 
     async def _dispatch(self, command: Command, images: list[bytes]) -> str:
-        client, who = self.client, self.who
         if images and not isinstance(command, Remember | AddPhoto | Question):
             return "this command takes no photo; send it without the @file."
-        match command:
-            case Question(text):
-                return await self._answer(images, text)
-            case Remember(name, description):
-                if not images:
-                    return replies.need_photo("remember")
-                return self._remember_reply(await client.remember(who, name, description, images))
-            case Choose(choice):
-                if self.pending_id is None:
-                    return "nothing to choose: send a photo with /remember first."
-                result = await client.choose(who, self.pending_id, choice)
-                return self._remember_reply(result)
-            case AddPhoto(name):
-                if not images:
-                    return replies.need_photo("addphoto")
-                return replies.photos_added(await add_photos(client, who, name, images))
-            case ListConcepts(page):
-                size = self.settings.concepts_page_size
-                return replies.concept_page(await client.list_concepts(who, (page - 1) * size, size))
-            case Show(name):
-                detail = await client.show(who, name)
-                paths = [self._write(image, f"{name}-{i}", "jpg") for i, image in enumerate(detail.images, 1)]
-                return "\n".join([replies.concept_detail(detail), *(replies.image_written(p) for p in paths)])
-            case Edit(name, description):
-                return replies.edited(await client.edit(who, name, description))
-            case Rename(old, new):
-                return replies.renamed(old, await client.rename(who, old, new))
-            case Recategorise(name, category):
-                return replies.recategorised(await client.recategorise(who, name, category))
-            case Forget(name):
-                await client.forget(who, name)
-                return replies.forgotten(name)
-            case Share(name):
-                if who.chat_kind != "group":
-                    return replies.need_group("share")
-                return replies.shared(await client.share(who, name))
-            case Export():
-                data = await client.export(who)
-                path = self._write(data, f"rapbot-export-{who.user_id}", "zip")
-                return replies.exported(path, len(data))
-            case ForgetMe(confirmed):
-                if not confirmed:
-                    return replies.forgetme_confirm()
-                self.pending_id = None
-                return replies.erasure(await client.erase(who))
-            case Lock() | Unlock():
-                if who.chat_kind != "group":
-                    return replies.need_group("lock" if isinstance(command, Lock) else "unlock")
-                return replies.settings_changed(await client.update_settings(who, locked=isinstance(command, Lock)))
-            case Threshold(value):
-                if value is None:
-                    return replies.settings(await client.get_settings(who))
-                return replies.settings_changed(await client.update_settings(who, similarity_threshold=value))
-            case AutoCaption(enabled):
-                return replies.settings_changed(await client.update_settings(who, auto_caption=enabled))
-            case Audit():
-                return replies.audit_lines(await client.audit(who))
-            case Purge(member):
-                if who.chat_kind != "group":
-                    return replies.need_group("purge")
-                return replies.purged(member, await client.purge(who, member))
-            case Help(topic):
-                return replies.help_text(topic)
-            case Start():
-                return replies.start_text()
-            case OtherBot():
-                return ""
-        raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
-    async def _answer(self, images: list[bytes], text: str) -> str:
-        if len(images) > 1:
-            return "one photo at a time, please: attach a single @file to a question."
-        if not images and not text:
-            return ""
-        image = images[0] if images else None
-        result = await self.client.answer(self.who, image, text or None)
-        reply = replies.answer(result, with_photo=image is not None)
-        if result.annotated_image:
-            reply += "\n" + replies.image_written(self._write(result.annotated_image, "answer", "jpg"))
-        return reply
+        async def given() -> list[bytes]:
+            return images
 
-    def _remember_reply(self, result: RememberResult) -> str:
-        self.pending_id = result.pending_id if result.status == "candidates" else None
-        reply = replies.remember_result(result)
-        if result.status == "candidates" and result.annotated_image:
-            reply += "\n" + replies.image_written(self._write(result.annotated_image, "candidates", "jpg"))
-        return reply
+        context = Context(self.who, self.client, given, self.settings.concepts_page_size, self.choice, CONSOLE_SURFACE)
+        return self._render(await dispatch(command, context))
+
+    def _render(self, reply: Reply) -> str:
+        """The reply's text, then a line naming each photo or file written to the output folder."""
+        lines = [reply.text] if reply.text else []
+        for photo in reply.photos:
+            lines.append(replies.image_written(self._write(photo.data, Path(photo.name).stem, "jpg")))
+        if reply.file is not None:
+            name = Path(reply.file.name)
+            lines.append(f"file: {self._write(reply.file.data, f'{name.stem}-{self.who.user_id}', name.suffix[1:])}")
+        return "\n".join(lines)
 
     def _write(self, data: bytes, stem: str, suffix: str) -> str:
         """Write bytes the bot sends back to a fresh file in the output folder; return its path."""

@@ -88,7 +88,7 @@ class Unlock:
 
 @dataclass(frozen=True)
 class Audit:
-    pass
+    limit: int = 20  # the newest events shown
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,7 @@ MAX_QUESTION_CHARS = 2000  # a question: longer ones would be cut to fit the mod
 MAX_NAME_CHARS = 64  # a concept name, a category, a member id (the memory store's limit)
 MAX_DESCRIPTION_CHARS = 2000  # the store's default RAPBOT_MAX_DESCRIPTION_CHARS (Discord's option limit)
 MAX_PAGE = 100_000  # /concepts N: far beyond any memory (1,000 concepts per chat by default)
+MAX_AUDIT = 50  # /audit N: events shown at most (Discord's option allows the same)
 MAX_CHOICE = 100  # /choose N: a photo never offers more candidates (RAPBOT_MAX_CANDIDATES, default 6)
 _MAX_NUMBER_DIGITS = 20  # numbers are read only up to this many characters (int() refuses > 4300)
 _BOM = "\ufeff"  # a byte order mark (a script saved by some editors starts with one)
@@ -211,7 +212,7 @@ USAGE: dict[str, str] = {
     "forgetme": "/forgetme, then /forgetme confirm",
     "lock": "/lock (group moderators)",
     "unlock": "/unlock (group moderators)",
-    "audit": "/audit",
+    "audit": "/audit [how many, up to 50]",
     "threshold": "/threshold 0.75 (a number from 0 to 1; alone: show the settings)",
     "purge": "/purge MEMBER_ID (group moderators)",
     "autocaption": "/autocaption on|off",
@@ -347,6 +348,15 @@ def _parse_member(args: str) -> str:
     return member
 
 
+def _parse_audit_limit(args: str) -> int:
+    if not args:
+        return Audit().limit
+    number = _small_number(args, MAX_AUDIT)
+    if not number:
+        raise ParseError(f"/audit: give a number of events from 1 to {MAX_AUDIT}.", "audit", USAGE["audit"])
+    return number
+
+
 def _parse_switch(args: str) -> bool:
     word = args.strip().lower()
     if word in _ON:
@@ -438,7 +448,9 @@ def _build(command: str, args: str) -> Command:
         return Help(topic)
     if command == "start":
         return Start()  # Telegram deep links may carry a payload: ignored
-    simple: dict[str, Command] = {"export": Export(), "lock": Lock(), "unlock": Unlock(), "audit": Audit()}
+    if command == "audit":
+        return Audit(_parse_audit_limit(args))
+    simple: dict[str, Command] = {"export": Export(), "lock": Lock(), "unlock": Unlock()}
     _no_args(command, args)
     return simple[command]
 
@@ -487,8 +499,8 @@ def format_command(cmd: Command) -> str:
             return "/lock"
         case Unlock():
             return "/unlock"
-        case Audit():
-            return "/audit"
+        case Audit(limit):
+            return "/audit" if limit == Audit().limit else f"/audit {limit}"
         case Question(text):
             return text
         case OtherBot(username):

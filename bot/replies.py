@@ -110,7 +110,7 @@ def concept_line(concept: ConceptSummary) -> str:
 
 
 def remember_result(result: RememberResult) -> str:
-    """Stored, candidates to choose from, or cancelled."""
+    """Stored, candidates to choose from (chosen by typing /choose), or cancelled."""
     if result.status == "stored" and result.concept is not None:
         line = f"remembered {concept_line(result.concept)}"
         if result.views_added > 1:
@@ -124,6 +124,20 @@ def remember_result(result: RememberResult) -> str:
     return "cancelled: nothing was stored."
 
 
+def candidates(result: RememberResult, buttons: bool) -> str:
+    """Which of the numbered objects did you mean: pressed with buttons, or typed with /choose."""
+    if not buttons:
+        return remember_result(result)
+    lines = ["I see several things in this photo. Which one did you mean?"]
+    lines += [f"{c.index}. {c.label} ({c.score:.2f})" for c in result.candidates]
+    lines.append("Press its number, whole photo, or cancel.")
+    return "\n".join(lines)
+
+
+def nothing_to_choose() -> str:
+    return "There is nothing to choose right now: send a photo with /remember first."
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -135,21 +149,46 @@ def recognised_line(recognised: Sequence[Recognised]) -> str:
     return "recognised: " + ", ".join(parts)
 
 
+MEMORY_UPDATING = (
+    "This memory is being updated for a new image model: things remembered before the change "
+    "are not recognised in photos until that is done. Nothing is lost; try again later."
+)
+
+
 def answer(result: AnswerResult, with_photo: bool) -> str:
-    """The generated text; for a photo, followed by the recognised line."""
+    """The generated text (after a plain "yes" or "no" when it answers a yes/no question); for a photo,
+    followed by the recognised line, what the answer marked on the photo (its boxes are numbers in the
+    text), and why recognition may miss things while the memory is being re-embedded."""
     text = result.text.strip() or "(no answer)"
-    lines = [text]
+    lines = [text] if result.yes_no is None else ["yes" if result.yes_no else "no", text]
     if with_photo:
         lines.append(recognised_line(result.recognised))
+        if result.grounded:
+            marked = ", ".join(f"<{g.name}>" if g.name else "a box" for g in result.grounded)
+            lines.append(f"marked on the photo: {marked}")
+        if result.memory_updating:
+            lines.append(MEMORY_UPDATING)
     if result.dropped:
         lines.append("left out to fit: " + ", ".join(f"<{name}>" for name in result.dropped))
+    if result.left_out:  # recognised beyond how many concepts the model takes per photo
+        lines.append("also saw but left out: " + ", ".join(f"<{name}>" for name in result.left_out))
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- concepts
 
 
-def concept_page(page: ConceptPage) -> str:
+def how_to_ask() -> str:
+    return "Send me a photo, or ask a question (e.g. what does <bo> like?). /help lists every command."
+
+
+def one_photo_at_a_time() -> str:
+    return "One photo at a time, please: ask about a single photo."
+
+
+def concept_page(page: ConceptPage, typed: bool = True) -> str:
+    """One page of the list; `typed`: the next page is asked for as `/concepts 2`, else as the
+    slash command's option `/concepts page:2`."""
     if page.total == 0:
         return "I remember nothing here yet. Try /remember bo: my shiba inu with a photo."
     if not page.items:
@@ -158,7 +197,7 @@ def concept_page(page: ConceptPage) -> str:
     lines = [f"{page.total} remembered (page {number} of {page_count(page)}):"]
     lines += [f"  {concept_line(item)}" for item in page.items]
     if number < page_count(page):
-        lines.append(f"next: /concepts {number + 1}")
+        lines.append(f"next: /concepts {number + 1}" if typed else f"next: /concepts page:{number + 1}")
     return "\n".join(lines)
 
 
@@ -173,10 +212,18 @@ def concept_detail(detail: ConceptDetail) -> str:
             f"<{c.name}>",
             f"category: {c.category}",
             f"description: {c.description or '(none)'}",
-            f"photos: {c.view_count}",
+            f"photos: {photo_counts(c)}",
             f"added by {c.created_by} on {_when(c.created_at)}; changed {_when(c.updated_at)}",
         ]
     )
+
+
+def photo_counts(concept: ConceptSummary) -> str:
+    """`2, 1 negative`: its own photos, and the crops the user said are not it (when any)."""
+    if not concept.negative_count:
+        return str(concept.view_count)
+    negatives = "1 negative" if concept.negative_count == 1 else f"{concept.negative_count} negatives"
+    return f"{concept.view_count}, {negatives}"
 
 
 def edited(concept: ConceptSummary) -> str:
@@ -219,6 +266,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def forget_confirm(concept: ConceptSummary) -> str:
+    return f"Forget {concept_line(concept)}? This cannot be undone."
+
+
 def forgotten(name: str) -> str:
     return f"forgot <{name}>"
 
@@ -233,6 +284,17 @@ def need_photo(command: str) -> str:
 
 def need_group(command: str) -> str:
     return f"/{command} works only in a group chat."
+
+
+def need_private(command: str) -> str:
+    return f"/{command} works only in a private chat with me, to keep your data private."
+
+
+def locked() -> str:
+    return (
+        "This group's memory is locked: only its moderators may add, change or forget things.\n"
+        "Ask a moderator of this group."
+    )
 
 
 # ---------------------------------------------------------------- settings, audit, erasure
@@ -264,11 +326,12 @@ def audit_lines(items: Sequence[AuditItem]) -> str:
     return "\n".join(lines)
 
 
-def forgetme_confirm() -> str:
-    return (
-        "This erases everything you stored on this platform, and your contributions to groups. "
-        "It cannot be undone.\nSend /forgetme confirm to go ahead."
+def forgetme_confirm(typed: bool = True) -> str:
+    """`typed`: the user confirms by typing /forgetme confirm (or a button, where there is one)."""
+    warning = (
+        "This erases everything you stored on this platform, and your contributions to groups. It cannot be undone."
     )
+    return warning + "\nSend /forgetme confirm to go ahead." if typed else warning
 
 
 def erasure(summary: ErasureSummary) -> str:
@@ -282,8 +345,8 @@ def purged(member: str, count: int) -> str:
     return f"removed {count} concept(s) contributed by {member}."
 
 
-def exported(where: str, size: int) -> str:
-    return f"your export ({_size(size)}, a zip of JSON and images): {where}"
+def export_ready(size: int) -> str:
+    return f"Everything you stored: a zip of JSON and images ({_size(size)})."
 
 
 def image_written(path: str) -> str:

@@ -1,5 +1,6 @@
 """`rapbot db upgrade|downgrade|current`: migrate the memory database (the embedded one by default,
-or RAPBOT_DATABASE_URL, or --url). Imports stay light at module level so `rapbot --help` is fast."""
+or RAPBOT_DATABASE_URL, or --url); the `rapbot memory` group. Imports stay light at module level so
+`rapbot --help` is fast."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Annotated
 import typer
 
 db_app = typer.Typer(help="The memory database: migrate it up or down, show its revision.", no_args_is_help=True)
+# `rapbot memory ...`: maintenance of what is stored. Its commands that need a network (reembed) are
+# added by worker/ (worker/reembed_cli.py), which may load one; memory/ never does.
+memory_app = typer.Typer(help="The stored memories: maintenance (re-embedding after an encoder change).")
 
 UrlOption = Annotated[
     str | None,
@@ -15,7 +19,7 @@ UrlOption = Annotated[
 ]
 
 
-def _url(url: str | None) -> str:
+def cli_url(url: str | None) -> str:
     from memory.database import resolve_url, to_sqlalchemy_url
     from memory.settings import MemorySettings
 
@@ -28,7 +32,7 @@ def _run(action: str, url: str | None, revision: str | None = None) -> str | Non
     from memory.errors import MemoryStoreError
 
     try:
-        target = _url(url)
+        target = cli_url(url)
         with translate_unavailable(target):
             return migrate.current(target) if action == "current" else getattr(migrate, action)(target, revision)
     except MemoryStoreError as err:
@@ -62,3 +66,4 @@ def current(url: UrlOption = None) -> None:
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
     app.add_typer(db_app, name="db")
+    app.add_typer(memory_app, name="memory", no_args_is_help=True)

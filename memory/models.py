@@ -120,6 +120,8 @@ class View(Base):
     box: Mapped[list[float] | None] = mapped_column(ARRAY(Float), nullable=True)
     image: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # A crop the user said is NOT this concept: never a reference image, only a veto in search.
+    negative: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     created_at: Mapped[datetime] = _now()
 
 

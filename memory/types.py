@@ -42,6 +42,15 @@ class ScopeInfo:
     settings: ScopeSettings
 
 
+# Face descriptors (model/faces.py, worker/faces.py) are views too, under encoder ids starting with
+# this. They are not photos the user sent: photo counts, /show and the photo quota leave them out.
+FACE_ENCODER_PREFIX = "face:"
+
+
+def is_face_encoder(encoder: str) -> bool:
+    return encoder.startswith(FACE_ENCODER_PREFIX)
+
+
 @dataclass(frozen=True)
 class NewView:
     """One reference image of a concept, ready to store."""
@@ -60,6 +69,7 @@ class ViewInfo:
     box: Box | None
     image_jpeg: bytes
     created_at: datetime
+    negative: bool = False  # a crop the user said is not this concept
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,9 @@ class ConceptInfo:
     created_by: str
     created_at: datetime
     updated_at: datetime
-    view_count: int
+    view_count: int  # its own photos (positive views)
     shared_from: int | None = None  # concept id it was copied from by share()
+    negative_count: int = 0  # crops the user said are not it (negative views)
 
 
 @dataclass(frozen=True)
@@ -89,9 +100,11 @@ class SearchHit:
     """One concept found for a search: its best similarity over its views and query vectors."""
 
     concept: ConceptInfo
-    similarity: float  # cosine similarity, 1.0 = identical
+    similarity: float  # cosine similarity, 1.0 = identical (to the concept's own views)
     query_index: int  # which row of the query matrix matched best
     view_id: int
+    # The best similarity of that query row to the concept's negative views; None when it has none.
+    negative_similarity: float | None = None
 
 
 @dataclass(frozen=True)

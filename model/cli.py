@@ -31,10 +31,11 @@ def _settings(profile: str | None) -> ModelSettings:
 
 def _weights(settings: ModelSettings) -> list[WeightSpec]:
     """The weights of `settings`, or a usage error naming a malformed RAPBOT_ENCODER / _DETECTOR."""
+    from model.profiles import network_specs
     from model.weights import weights_for
 
     try:
-        return weights_for(settings)
+        return weights_for(settings, network_specs(settings))
     except ValueError as error:
         typer.echo(f"Bad model setting: {error}", err=True)
         raise typer.Exit(code=2) from error
@@ -83,6 +84,7 @@ def check(profile: ProfileArg = None) -> None:
 @models_app.command("pull")
 def pull(profile: ProfileArg = None) -> None:
     """Download the profile's weights into RAPBOT_MODEL_DIR (needs internet)."""
+    from model.profiles import network_specs
     from model.weights import WeightsMissing
     from model.weights import pull as pull_weights
 
@@ -90,7 +92,7 @@ def pull(profile: ProfileArg = None) -> None:
     _weights(settings)  # fails early on a malformed spec
     typer.echo(f"Fetching the weights of profile {settings.profile} into {settings.model_dir} ...")
     try:
-        paths = pull_weights(settings)
+        paths = pull_weights(settings, network_specs(settings))
     except WeightsMissing as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(code=1) from error

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from model.settings import ModelSettings
+from model.weights import WeightsMissing, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -331,8 +332,6 @@ def _resolve_source(src: str, settings: ModelSettings | None) -> Path:
     as_path = Path(src).expanduser()
     if as_path.exists() or src.startswith(("/", ".", "~")) or src.count("/") != 1:
         return as_path
-    from model.generator import resolve_checkpoint
-
     return resolve_checkpoint(src, settings or ModelSettings())
 
 
@@ -352,9 +351,6 @@ def _resolve_vision_tower(ref: str, settings: ModelSettings | None, *, required:
     as_path = Path(ref).expanduser()
     if as_path.is_dir():
         return as_path
-    from model.generator import resolve_checkpoint
-    from model.weights import WeightsMissing
-
     try:
         return resolve_checkpoint(ref, settings or ModelSettings())
     except WeightsMissing:

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,6 +20,7 @@ from model.encoder import ClipEncoder
 from model.settings import ModelSettings
 from model.tiny import build_random_yolo_world
 from model.types import Detection
+from model.ultralytics_offline import import_ultralytics_offline, keep_all_cores
 from model.weights import (
     WeightsMissing,
     hub_offline,
@@ -35,43 +34,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TEXT_SPEC = "open_clip:ViT-B-32/openai"  # YOLO-World was trained on OpenAI CLIP B/32 text features
 IMAGE_SIZE = 640
 _FEATURE_CACHE_SIZE = 64
-
-
-def import_ultralytics_offline() -> ModuleType:
-    """Import ultralytics so that it never reaches the network at run time (fonts, pip installs,
-    analytics, update checks). Weights are fetched only by `rapbot models pull`."""
-    # ultralytics reads these once, at import.
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ["YOLO_AUTOINSTALL"] = "0"
-    threads_chosen = "OMP_NUM_THREADS" in os.environ
-    import ultralytics
-    import ultralytics.utils as yolo_utils
-    from ultralytics.utils import checks, events
-
-    if not threads_chosen:
-        # ultralytics sets OMP_NUM_THREADS=1 at import (for its training loop): that would run every
-        # network of this process, CLIP and the generator too, on one core. Nobody asked for that.
-        os.environ.pop("OMP_NUM_THREADS", None)
-        _keep_all_cores()
-
-    # When something imported ultralytics before us, its module-level flags are already set.
-    for module in (yolo_utils, checks, events):
-        if getattr(module, "ONLINE", False):
-            module.ONLINE = False  # type: ignore[attr-defined]
-    checks.AUTOINSTALL = False  # type: ignore[attr-defined]
-    return ultralytics
-
-
-def _keep_all_cores() -> None:
-    """Undo ultralytics' CPU thread cap (its predictor setup calls torch.set_num_threads(cores - 1),
-    and its import sets OMP_NUM_THREADS=1) unless the user set OMP_NUM_THREADS themselves."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
-
-    cores = os.cpu_count() or 1
-    if torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)
 
 
 @dataclass
@@ -124,11 +86,11 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
             yolo = ultralytics.YOLOWorld(str(self._weights()), verbose=False)
         yolo.model.eval()
         # Set the predictor up now, on a blank photo: its setup caps torch's CPU threads, which
-        # _keep_all_cores then undoes, so every real photo runs with the same thread count (and so
+        # keep_all_cores then undoes, so every real photo runs with the same thread count (and so
         # gets the same boxes, bit for bit, on every call).
         blank = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE))
         yolo.predict(blank, imgsz=IMAGE_SIZE, verbose=False, **self._setup_options())
-        _keep_all_cores()
+        keep_all_cores()
         return LoadedYolo(yolo)
 
     def class_features(self, classes: Sequence[str]) -> npt.NDArray[np.float32]:

@@ -231,13 +231,18 @@ class ServingEngine:
         self.generator = BatchingGenerator(
             generator, settings.max_batch, wait, server_batches=settings.engine == "vllm"
         )
+        # Faces are called directly (a fraction of a second each, serialised inside FaceEncoder).
         self.bundle = ModelBundle(
-            profile=bundle.profile, encoder=self.encoder, detector=self.detector, generator=self.generator
+            profile=bundle.profile,
+            encoder=self.encoder,
+            detector=self.detector,
+            generator=self.generator,
+            faces=bundle.faces,
         )
 
     def warm_up(self) -> None:
         """Load every network now (a worker calls it when it starts), not on a user's request."""
-        for network in (self.raw.encoder, self.raw.detector, self.raw.generator):
+        for network in (self.raw.encoder, self.raw.detector, self.raw.generator, self.raw.faces):
             load = getattr(network, "load", None)
             if callable(load):
                 load()

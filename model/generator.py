@@ -29,10 +29,12 @@ from PIL import Image
 
 from model.base import InferenceModel
 from model.bounds import MAX_SIDE, bounded, fit_within
+from model.convert import convert_rap, is_original_llava
+from model.projector import PROJECTOR_FILE, load_projector
 from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
 from model.settings import ModelSettings
 from model.types import ConceptRef, Generation, GenerationRequest
-from model.weights import WeightsMissing, resolve_hf_snapshot
+from model.weights import WeightsMissing, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 # RAP-LLaVA's 2048, the release's eval budget), never below 16 tokens.
 MIN_ANSWER_DIVISOR = 16
 MIN_ANSWER_TOKENS = 16
-PROJECTOR_FILE = "mm_projector.safetensors"
 TINY_DIR_NAME = "tiny-llava"
 
 
@@ -61,8 +62,8 @@ def parse_spec(spec: str) -> GeneratorSpec:
     if kind in ("rap-llava", "rap-phi3", "hf") and sep and source.strip():
         return GeneratorSpec(kind, source.strip())
     raise GeneratorSpecError(
-        f"Unknown generator {spec!r}. Use 'tiny', 'rap-llava:<dir or hub id>', 'rap-phi3:<dir or hub id>' "
-        "or 'hf:<dir or hub id>' (e.g. rap-phi3:Hoar012/RAP-Phi3-mini)."
+        f"Unknown generator {spec!r}. Use 'tiny', 'rap-llava:<dir or hub id>', 'rap-phi3:<dir or hub id>', "
+        "'hf:<dir or hub id>', 'repic:<dir or hub id>' or 'tiny-repic' (e.g. rap-phi3:Hoar012/RAP-Phi3-mini)."
     )
 
 
@@ -74,20 +75,6 @@ class Decoding:
 
 
 # ---- loading ---------------------------------------------------------------------------------
-
-
-def resolve_checkpoint(source: str, settings: ModelSettings) -> Path:
-    """A checkpoint directory: `source` itself when it is one, else RAPBOT_MODEL_DIR/<name> (the
-    full id or its last part), else the hub cache / a download. WeightsMissing when none works."""
-    as_path = Path(source).expanduser()
-    if as_path.is_dir():
-        return as_path
-    for candidate in (settings.model_dir / source, settings.model_dir / source.rsplit("/", 1)[-1]):
-        if (candidate / "config.json").is_file():
-            return candidate
-    if source.startswith(("/", ".", "~")):
-        raise WeightsMissing(source, settings.profile, "no such directory")
-    return resolve_hf_snapshot(source, settings)
 
 
 def apply_adapter(model: Any, adapter_dir: Path) -> Any:
@@ -105,19 +92,6 @@ def apply_adapter(model: Any, adapter_dir: Path) -> Any:
     if projector_file.is_file():
         load_projector(model, projector_file)
     return model
-
-
-def load_projector(model: Any, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    projector = next((m for name, m in model.named_modules() if name.endswith("multi_modal_projector")), None)
-    if projector is None:
-        raise ValueError(f"{path} holds a projector but this model has no multi_modal_projector.")
-    state = {key.rsplit("multi_modal_projector.", 1)[-1]: value for key, value in load_file(str(path)).items()}
-    try:
-        projector.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise ValueError(f"The projector in {path} does not fit this model: {error}") from error
 
 
 def load_llava(
@@ -555,8 +529,6 @@ class RapLlavaGenerator(TransformersGenerator):
             return build_tiny_llava(self.settings.model_dir / TINY_DIR_NAME)
         path = resolve_checkpoint(self.source, self.settings)
         if _is_original_layout(path):
-            from model.convert import convert_rap
-
             # A hub snapshot dir is named by its commit: name the conversion after the source.
             name = path.name if Path(self.source).expanduser().is_dir() else self.source.rsplit("/", 1)[-1]
             target = self.settings.model_dir / "converted" / name
@@ -625,8 +597,6 @@ def _is_original_layout(path: Path) -> bool:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    from model.convert import is_original_llava
-
     return is_original_llava(config)
 
 

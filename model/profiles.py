@@ -11,6 +11,7 @@ from PIL import Image
 
 from model.detector import DEFAULT_TEXT_SPEC, YoloWorldDetector
 from model.encoder import ClipEncoder
+from model.faces import FaceEncoder
 from model.settings import ModelSettings, Profile
 from model.tiny import TINY_DETECTOR_SPEC, TINY_DETECTOR_TEXT_SPEC, TINY_ENCODER_SPEC
 from model.types import ConceptGenerator, ConceptRef, Generation, ModelBundle
@@ -26,7 +27,7 @@ class NetworkSpecs:
     encoder: str  # "open_clip:<model>/<tag>"
     detector: str  # ultralytics weight or yaml
     detector_text: str  # open_clip text encoder for the detector's class names (512-d)
-    generator: str  # see model.generator.build_generator
+    generator: str  # see build_any_generator
 
 
 _DEFAULTS: dict[str, NetworkSpecs] = {
@@ -43,6 +44,14 @@ _DEFAULTS: dict[str, NetworkSpecs] = {
         DEFAULT_TEXT_SPEC,
         "rap-phi3:Hoar012/RAP-Phi3-mini",
     ),
+    # RePIC (Qwen2.5-VL-7B post-trained for personalization) on RAP's retriever and detector.
+    "gpu-repic": NetworkSpecs(
+        "open_clip:ViT-L-14-336/openai",
+        "yolov8x-worldv2.pt",
+        DEFAULT_TEXT_SPEC,
+        "repic:Yeongtak/RePIC_Qwen2.5VL_7B",
+    ),
+    "tiny-repic": NetworkSpecs(TINY_ENCODER_SPEC, TINY_DETECTOR_SPEC, TINY_DETECTOR_TEXT_SPEC, "tiny-repic"),
 }
 
 
@@ -70,8 +79,19 @@ def settings_for(profile: str | None = None, settings: ModelSettings | None = No
     return base.model_copy(update={"profile": check_profile(profile)})
 
 
+def build_any_generator(spec: str, settings: ModelSettings) -> ConceptGenerator:
+    """A RePIC generator (model.repic) or any other (model.generator.build_generator)."""
+    from model.repic import build_repic_generator, is_repic_spec
+
+    if is_repic_spec(spec):
+        return build_repic_generator(spec, settings)
+    from model.generator import build_generator
+
+    return build_generator(spec, settings)
+
+
 class LazyGenerator:
-    """Builds the generator (model.generator.build_generator) on first use, so constructing a
+    """Builds the generator (build_any_generator) on first use, so constructing a
     bundle imports no transformers and loads no weights."""
 
     def __init__(self, spec: str, settings: ModelSettings) -> None:
@@ -85,9 +105,7 @@ class LazyGenerator:
         if self._built is None:
             with self._lock:
                 if self._built is None:
-                    from model.generator import build_generator
-
-                    self._built = build_generator(self.spec, self.settings)
+                    self._built = build_any_generator(self.spec, self.settings)
         return self._built
 
     @property
@@ -120,19 +138,22 @@ class LazyGenerator:
 
 
 def load_bundle(profile: str | None = None, settings: ModelSettings | None = None) -> ModelBundle:
-    """The three networks of `profile` (default: RAPBOT_PROFILE). Loads nothing: each network
-    loads its weights on first use."""
+    """The three networks of `profile` (default: RAPBOT_PROFILE) and the face finder. Loads
+    nothing: each network loads its weights on first use."""
     resolved = settings_for(profile, settings)
     specs = network_specs(resolved)
     encoder = ClipEncoder(specs.encoder, resolved)
     shared = encoder if specs.detector_text == specs.encoder else None  # one ViT-B-32 in the cpu profile
     detector = YoloWorldDetector(specs.detector, resolved, text_spec=specs.detector_text, text_encoder=shared)
     generator = LazyGenerator(specs.generator, resolved)
-    return ModelBundle(profile=resolved.profile, encoder=encoder, detector=detector, generator=generator)
+    # dlib's face weights are real and small in every profile, tiny included (RAPBOT_FACES=false: off).
+    faces = FaceEncoder(resolved) if resolved.faces else None
+    return ModelBundle(profile=resolved.profile, encoder=encoder, detector=detector, generator=generator, faces=faces)
 
 
 def profile_weights(profile: str | None = None, settings: ModelSettings | None = None) -> list[WeightSpec]:
     """Every weight the profile needs (name, source, local path, present?). Never downloads."""
     from model.weights import weights_for
 
-    return weights_for(settings_for(profile, settings))
+    resolved = settings_for(profile, settings)
+    return weights_for(resolved, network_specs(resolved))

@@ -9,7 +9,7 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Profile = Literal["tiny", "cpu", "gpu"]
+Profile = Literal["tiny", "cpu", "gpu", "gpu-repic", "tiny-repic"]
 EngineKind = Literal["hf", "vllm"]
 
 
@@ -31,10 +31,23 @@ class ModelSettings(BaseSettings):
     # Per-network overrides of the profile, e.g. "open_clip:ViT-L-14-336/openai".
     encoder: str | None = None
     detector: str | None = None  # an ultralytics weight name or path, e.g. "yolov8x-worldv2.pt"
-    generator: str | None = None  # "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>"
+    # "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>" | "repic:<dir|hub id>" | "tiny-repic"
+    generator: str | None = None
     generator_adapter: Path | None = None  # a peft LoRA directory applied on top of the generator
+    # How many recognised concepts a RePIC generator gets per photo (RePIC was evaluated on 4);
+    # the others are named in the reply as left out.
+    repic_max_concepts: int = Field(default=4, ge=1, le=16)
     detector_conf: float = Field(default=0.1, ge=0.0, le=1.0)
     detector_max_boxes: int = Field(default=20, ge=1)
+    # People by face (model/faces.py, dlib's real weights, every profile): false turns it off.
+    faces: bool = True
+    # dlib's same-person rule: raw descriptors closer than this (euclidean) are one person.
+    face_max_distance: float = Field(default=0.6, gt=0.0, le=2.0)
+    # HOG detection score a face needs (real faces scored 0.18-1.42 on the test photos, a mission
+    # patch 0.12-0.13; a missed face only means falling back to CLIP, a false one rules people out).
+    face_min_score: float = Field(default=0.3)
+    face_upsample: int = Field(default=1, ge=0, le=2)  # 1: faces down to ~40 px
+    face_max_side: int = Field(default=1280, ge=64, le=4096)  # faces are looked for on a copy this big
     temperature: float = Field(default=0.2, ge=0.0)
     max_new_tokens: int = Field(default=512, ge=1)
     # Greedy decoding and deterministic kernels, so the same input gives the same answer.

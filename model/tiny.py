@@ -94,7 +94,7 @@ def build_random_yolo_world(config: str = TINY_DETECTOR_SPEC, seed: int = DEFAUL
     """A YOLO-World model of the real graph in `config` (an ultralytics yaml) with seeded random
     weights, its BatchNorm statistics calibrated on ultralytics' two bundled photos so that its
     features (and boxes) vary with the image. Built offline: nothing is downloaded."""
-    from model.detector import import_ultralytics_offline
+    from model.ultralytics_offline import import_ultralytics_offline
 
     ultralytics = import_ultralytics_offline()
     yolo = build_seeded(lambda: ultralytics.YOLOWorld(config, verbose=False), seed)

@@ -75,6 +75,34 @@ class ObjectDetector(Protocol):
     ) -> list[Detection]: ...
 
 
+@dataclass(frozen=True)
+class Face:
+    """One face found in a photo: where (photo pixels), how sure the detector is, and its unit
+    descriptor (model/faces.py)."""
+
+    box: Box
+    score: float
+    descriptor: npt.NDArray[np.float32]
+
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+
+
+class FaceFinder(Protocol):
+    encoder_id: str  # starts with "face:", stored with every face view
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def similarity_threshold(self) -> float:  # cosine at or above which two faces are one person
+        ...
+
+    def find(self, image: Image.Image) -> list[Face]: ...  # largest first
+
+
 class ConceptGenerator(Protocol):
     @property
     def max_concepts(self) -> int:  # topK the model was trained for: 2 RAP-LLaVA, 3 RAP-Phi3-V
@@ -94,9 +122,11 @@ class ConceptGenerator(Protocol):
 
 @dataclass
 class ModelBundle:
-    """The three networks of one profile, loaded lazily by each model's own base class."""
+    """The three networks of one profile, loaded lazily by each model's own base class, and the
+    face finder (None when RAPBOT_FACES=false)."""
 
     profile: str
     encoder: ImageEncoder
     detector: ObjectDetector
     generator: ConceptGenerator
+    faces: FaceFinder | None = None

@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from model.settings import ModelSettings
 from model.tiny import RANDOM_TAG
+
+if TYPE_CHECKING:
+    from model.profiles import NetworkSpecs
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +137,7 @@ def local_ultralytics_path(spec: str, settings: ModelSettings) -> Path:
 
 def pull_ultralytics(spec: str, settings: ModelSettings) -> Path:
     """Download an ultralytics release asset (e.g. yolov8x-worldv2.pt) into the model dir."""
-    from model.detector import import_ultralytics_offline
+    from model.ultralytics_offline import import_ultralytics_offline
 
     import_ultralytics_offline()  # no update checks or analytics; the asset download itself still runs
     from ultralytics.utils.downloads import attempt_download_asset
@@ -177,6 +180,20 @@ def resolve_hf_snapshot(repo_or_dir: str, settings: ModelSettings) -> Path:
     if hub_offline():
         raise WeightsMissing(repo_or_dir, settings.profile, "offline (HF_HUB_OFFLINE=1) and not in the model dir")
     return pull_hf(repo_or_dir, settings)
+
+
+def resolve_checkpoint(source: str, settings: ModelSettings) -> Path:
+    """A checkpoint directory: `source` itself when it is one, else RAPBOT_MODEL_DIR/<name> (the
+    full id or its last part), else the hub cache / a download. WeightsMissing when none works."""
+    as_path = Path(source).expanduser()
+    if as_path.is_dir():
+        return as_path
+    for candidate in (settings.model_dir / source, settings.model_dir / source.rsplit("/", 1)[-1]):
+        if (candidate / "config.json").is_file():
+            return candidate
+    if source.startswith(("/", ".", "~")):
+        raise WeightsMissing(source, settings.profile, "no such directory")
+    return resolve_hf_snapshot(source, settings)
 
 
 # Other frameworks' copies of the same weights: never needed, often as large as the torch ones.
@@ -226,11 +243,9 @@ def _generator_weights(spec: str, settings: ModelSettings) -> list[WeightSpec]:
     return weights
 
 
-def weights_for(settings: ModelSettings) -> list[WeightSpec]:
-    """Every weight the networks chosen by `settings` need, with whether each is present."""
-    from model.profiles import network_specs
-
-    specs = network_specs(settings)
+def weights_for(settings: ModelSettings, specs: NetworkSpecs) -> list[WeightSpec]:
+    """Every weight the networks `specs` (model.profiles.network_specs(settings)) need, with whether
+    each is present. The specs come from the caller: profiles builds on this module, not under it."""
     weights: list[WeightSpec] = []
     for spec, name in ((specs.encoder, "encoder"), (specs.detector_text, "detector text encoder")):
         weight = _encoder_weight(spec, name, settings)
@@ -248,17 +263,14 @@ def weights_for(settings: ModelSettings) -> list[WeightSpec]:
     return list(unique.values())
 
 
-def check(settings: ModelSettings) -> list[WeightSpec]:
-    """Offline: the weights of `settings.profile` and whether each is present (never downloads)."""
-    return weights_for(settings)
+def check(settings: ModelSettings, specs: NetworkSpecs) -> list[WeightSpec]:
+    """Offline: the weights of `specs` and whether each is present (never downloads)."""
+    return weights_for(settings, specs)
 
 
-def pull(settings: ModelSettings) -> list[Path]:
-    """Download every missing weight of `settings.profile` into the model dir; returns their paths."""
-    from model.profiles import network_specs
-
-    specs = network_specs(settings)
-    missing = [weight.name for weight in weights_for(settings) if not weight.present]
+def pull(settings: ModelSettings, specs: NetworkSpecs) -> list[Path]:
+    """Download every missing weight of `specs` into the model dir; returns their paths."""
+    missing = [weight.name for weight in weights_for(settings, specs) if not weight.present]
     if missing and hub_offline():
         raise WeightsMissing(", ".join(missing), settings.profile, "HF_HUB_OFFLINE=1 is set: unset it to download")
     paths: list[Path] = []

@@ -12,6 +12,7 @@ from memory.cli import register as register_memory
 from model.cli import register as register_model
 from training.cli import register as register_training
 from worker.cli import register as register_worker
+from worker.reembed_cli import register as register_reembed
 
 app = typer.Typer(
     name="rapbot",
@@ -20,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold tokens
 )
 
-for register in (register_memory, register_model, register_worker, register_bot, register_training):
+for register in (register_memory, register_reembed, register_model, register_worker, register_bot, register_training):
     register(app)
 
 

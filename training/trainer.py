@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.projector import PROJECTOR_FILE, PROJECTOR_MODULE, find_projector, load_projector, save_projector
 from training.settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
-PROJECTOR_FILE = "mm_projector.safetensors"  # the name model/generator.py looks for beside an adapter
-PROJECTOR_MODULE = "multi_modal_projector"
 ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 
@@ -57,27 +56,10 @@ def lora_target_modules(model: Any) -> list[str]:
 
 
 def projector_of(model: Any) -> Any:
-    for name, module in model.named_modules():
-        if name.endswith(PROJECTOR_MODULE):
-            return module
-    raise TrainingError("this model has no multi_modal_projector: train needs a Llava-family model")
-
-
-def save_projector(model: Any, directory: Path) -> Path:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to("cpu").contiguous() for k, v in projector_of(model).state_dict().items()}
-    path = directory / PROJECTOR_FILE
-    save_file(state, str(path))
-    return path
-
-
-def load_projector_into(model: Any, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    projector = projector_of(model)
-    state = load_file(str(path))
-    projector.load_state_dict({k: v.to(next(projector.parameters()).dtype) for k, v in state.items()})
+    projector = find_projector(model)
+    if projector is None:
+        raise TrainingError("this model has no multi_modal_projector: train needs a Llava-family model")
+    return projector
 
 
 def _precision(cfg: TrainConfig, on_gpu: bool) -> tuple[bool, bool]:
@@ -130,7 +112,7 @@ def _make_trainer_class() -> Any:
             super()._load_from_checkpoint(resume_from_checkpoint, model)
             path = Path(resume_from_checkpoint) / PROJECTOR_FILE
             if path.is_file():
-                load_projector_into(model or self.model, path)
+                load_projector(model or self.model, path)
 
     return RapTrainer
 

@@ -15,7 +15,8 @@ PIPELINE_TASK = "rapbot.pipeline"
 STORE_TASK = "rapbot.store"
 
 
-def make_celery(settings: WorkerSettings, *, with_tasks: bool = False) -> Celery:
+def make_celery(settings: WorkerSettings) -> Celery:
+    """The app clients send with; a worker's adds the tasks (worker.tasks.worker_app)."""
     if not settings.redis_url:
         raise ValueError("RAPBOT_REDIS_URL is not set: the Celery path needs Redis")
     app = Celery("rapbot", broker=settings.redis_url, set_as_current=False)
@@ -44,8 +45,4 @@ def make_celery(settings: WorkerSettings, *, with_tasks: bool = False) -> Celery
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
-    if with_tasks:
-        from worker.tasks import register_tasks
-
-        register_tasks(app)
     return app

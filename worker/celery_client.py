@@ -48,7 +48,7 @@ def unconfirmed_message(method: str, kwargs: dict[str, Any], timed_out: bool) ->
 
 # Service methods that change the memory (or erase a user); every other one only reads.
 WRITE_METHODS = frozenset(
-    {"remember", "choose", "add_view", "edit", "rename", "recategorise", "forget", "share", "erase"}
+    {"remember", "choose", "add_view", "edit", "rename", "recategorise", "forget", "share", "erase", "feedback"}
     | {"update_settings", "purge"}
 )
 
@@ -62,6 +62,8 @@ def _unconfirmed_write(method: str, kwargs: dict[str, Any]) -> tuple[str, str]:
             return f"<{name}> was saved", show
         case "add_view":
             return f"the photo was added to <{name}>", show
+        case "feedback":
+            return "your answer was noted", show
         case "edit":
             return f"the description of <{name}> was changed", show
         case "recategorise":

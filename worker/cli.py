@@ -51,7 +51,7 @@ def deadletters_list() -> None:
     """Show every dead letter: when, which request, what kind, why."""
     import json
 
-    from worker.tasks import DEAD_LETTERS_KEY
+    from worker.wire import DEAD_LETTERS_KEY
 
     records = [json.loads(raw) for raw in _redis().lrange(DEAD_LETTERS_KEY, 0, -1)]
     if not records:
@@ -64,7 +64,7 @@ def deadletters_list() -> None:
 
 def deadletters_clear() -> None:
     """Remove every dead letter."""
-    from worker.tasks import DEAD_LETTERS_KEY
+    from worker.wire import DEAD_LETTERS_KEY
 
     redis = _redis()
     count = int(redis.llen(DEAD_LETTERS_KEY))
@@ -172,7 +172,6 @@ def _run_celery(
 ) -> None:
     from model.settings import ModelSettings
     from worker import tasks
-    from worker.celery_app import make_celery
     from worker.settings import WorkerSettings
 
     serves_store_only = role is Role.store and not queues
@@ -184,7 +183,7 @@ def _run_celery(
         concurrency = threads if pool == "threads" else 1
     chosen = queues or (store_queue if role is Role.store else pipeline_queue)
     settings = WorkerSettings()
-    celery = make_celery(settings, with_tasks=True)
+    celery = tasks.worker_app(settings)
     if settings.log_json:
         from worker.metrics import use_logging_in_celery
 

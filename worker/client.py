@@ -42,6 +42,13 @@ class RapClient(Protocol):
         Text only: a text-only answer using the concepts it names."""
         ...
 
+    async def feedback(self, who: Requester, feedback_id: str, name: str | None, correct: bool) -> ConceptSummary:
+        """Yes (`correct`) or no to a concept a photo answer recognised: `feedback_id` is that
+        Recognised's (it lasts RAPBOT_FEEDBACK_TTL_S), `name` the concept meant (None: the one the id
+        is for). Yes adds the crop as a view of it; no as a negative view, so a crop closer to that
+        than to its own photos is no longer recognised as it. RapError no_feedback once expired."""
+        ...
+
     async def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage: ...
 
     async def show(self, who: Requester, name: str) -> ConceptDetail: ...
@@ -83,6 +90,10 @@ class RapClient(Protocol):
 
     async def purge(self, who: Requester, member_id: str) -> int:
         """Moderators only: remove one member's contributions from the group. Returns how many."""
+        ...
+
+    async def group_chats(self, platform: str) -> list[str]:
+        """The chat ids of every group memory on a platform (the web gallery checks membership in them)."""
         ...
 
     async def close(self) -> None: ...

@@ -41,6 +41,8 @@ RESULT_TYPES: dict[str, Any] = {
     "update_settings": GroupSettings,
     "audit": list[AuditItem],
     "purge": int,
+    "feedback": ConceptSummary,
+    "group_chats": list[str],
 }
 
 
@@ -67,6 +69,12 @@ class DispatchingClient(ABC):
 
     async def answer(self, who: Requester, image: bytes | None, text: str | None) -> AnswerResult:
         result: AnswerResult = await self._call("answer", who=who, image=image, text=text)
+        return result
+
+    async def feedback(self, who: Requester, feedback_id: str, name: str | None, correct: bool) -> ConceptSummary:
+        result: ConceptSummary = await self._call(
+            "feedback", who=who, feedback_id=feedback_id, name=name, correct=correct
+        )
         return result
 
     async def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage:
@@ -131,6 +139,11 @@ class DispatchingClient(ABC):
 
     async def purge(self, who: Requester, member_id: str) -> int:
         result: int = await self._call("purge", who=who, member_id=member_id)
+        return result
+
+    # ---- the web gallery ---------------------------------------------------------------------
+    async def group_chats(self, platform: str) -> list[str]:
+        result: list[str] = await self._call("group_chats", platform=platform)
         return result
 
     @abstractmethod

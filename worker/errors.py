@@ -22,4 +22,5 @@ DEAD_LETTER = "dead_letter"  # the request stopped its worker again and again: s
 BACKEND_DOWN = "backend_down"  # Redis or Postgres unreachable
 OUT_OF_MEMORY = "out_of_memory"
 NO_PENDING = "no_pending"  # choose() without a pending remember (expired or never started)
+NO_FEEDBACK = "no_feedback"  # feedback() on an answer that expired, was already answered, or never was
 BAD_REQUEST = "bad_request"

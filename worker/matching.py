@@ -1,14 +1,11 @@
-"""Pure decisions of the pipeline, kept apart from the networks: which detected box is the
-subject of a remembered photo, and which stored names a question mentions."""
+"""A pure decision of the pipeline, kept apart from the networks: which detected box is the
+subject of a remembered photo (which names a question mentions: worker/mentions.py)."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memory.validation import name_key
 from model.types import Detection
 
 
@@ -45,22 +42,3 @@ def pick_subject(
         return Subject(box=ranked[0])
     comparable = [det for det in ranked if weight(det) * dominance_ratio >= weight(ranked[0])]
     return Subject(candidates=comparable[:max_candidates])
-
-
-def mentioned_names(text: str, names: Sequence[str]) -> list[str]:
-    """Stored names the text mentions, in the order they appear: as `<name>` always, and as a
-    plain whole word when exactly one stored concept has that name."""
-    folded = name_key(text)
-    counts = Counter(name_key(name) for name in names)
-    found: dict[str, tuple[int, str]] = {}
-    for name in names:
-        key = name_key(name)
-        if not key or key in found:
-            continue
-        position = folded.find(f"<{key}>")
-        if position < 0 and counts[key] == 1:
-            match = re.search(rf"(?<!\w){re.escape(key)}(?!\w)", folded)
-            position = match.start() if match else -1
-        if position >= 0:
-            found[key] = (position, name)
-    return [name for _, name in sorted(found.values())]

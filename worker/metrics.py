@@ -359,7 +359,7 @@ def watch_queues(redis: Redis | None, queues: Sequence[str] = (), dead_letters_k
     """Report these queues' depth and the dead letters on every scrape; None stops."""
     global _queue_collector
     if dead_letters_key is None:
-        from worker.tasks import DEAD_LETTERS_KEY
+        from worker.wire import DEAD_LETTERS_KEY
 
         dead_letters_key = DEAD_LETTERS_KEY
     with _queue_lock:

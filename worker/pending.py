@@ -1,8 +1,10 @@
-"""Remembers waiting for the user's choice among several candidate boxes.
+"""Requests waiting for the user's next word: a remember waiting for the choice among several
+candidate boxes, and a recognised crop waiting for "yes, that's bo" / "no" (worker/learning.py).
 
 Where they live: in process memory for the LocalClient (one process, nothing to share), in Redis
-for Celery (any worker may get the follow-up `choose`). Either way they expire after
-RAPBOT_PENDING_TTL_S, and they never touch the database: an abandoned choice leaves nothing behind."""
+for Celery (any worker may get the follow-up `choose` or `feedback`). Either way they expire (after
+RAPBOT_PENDING_TTL_S unless put with another time to live), and they never touch the database: an
+abandoned choice leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ import base64
 import secrets
 import threading
 import time
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from redis import Redis
 
 from worker.schemas import Box
@@ -32,10 +34,17 @@ class PendingRemember(BaseModel):
     request_id: str | None = None
 
 
-class PendingStore(Protocol):
-    def put(self, pending: PendingRemember) -> str: ...
+Item = TypeVar("Item", bound=BaseModel)
 
-    def get(self, pending_id: str) -> PendingRemember | None: ...
+
+class PendingStore(Protocol):
+    def put(self, pending: BaseModel, ttl_s: int | None = None, key: str | None = None) -> str:
+        """Keep an item; returns its id (`key`, or a new random one)."""
+        ...
+
+    def get(self, pending_id: str, kind: type[Item] = PendingRemember) -> Item | None:  # type: ignore[assignment]
+        """The item under that id when it is of that kind (an id of another kind reads as none)."""
+        ...
 
     def delete(self, pending_id: str) -> None: ...
 
@@ -49,21 +58,21 @@ class InMemoryPendingStore:
 
     def __init__(self, ttl_s: float) -> None:
         self._ttl_s = ttl_s
-        self._items: dict[str, tuple[float, PendingRemember]] = {}
+        self._items: dict[str, tuple[float, BaseModel]] = {}
         self._lock = threading.Lock()
 
-    def put(self, pending: PendingRemember) -> str:
-        pending_id = new_pending_id()
+    def put(self, pending: BaseModel, ttl_s: int | None = None, key: str | None = None) -> str:
+        pending_id = key or new_pending_id()
         with self._lock:
             self._drop_expired()
-            self._items[pending_id] = (time.monotonic() + self._ttl_s, pending)
+            self._items[pending_id] = (time.monotonic() + (ttl_s or self._ttl_s), pending)
         return pending_id
 
-    def get(self, pending_id: str) -> PendingRemember | None:
+    def get(self, pending_id: str, kind: type[Item] = PendingRemember) -> Item | None:  # type: ignore[assignment]
         with self._lock:
             self._drop_expired()
             item = self._items.get(pending_id)
-        return item[1] if item else None
+        return item[1] if item and isinstance(item[1], kind) else None
 
     def delete(self, pending_id: str) -> None:
         with self._lock:
@@ -83,14 +92,19 @@ class RedisPendingStore:
         self._ttl_s = ttl_s
         self._prefix = prefix
 
-    def put(self, pending: PendingRemember) -> str:
-        pending_id = new_pending_id()
-        self._redis.set(self._prefix + pending_id, pending.model_dump_json(), ex=self._ttl_s)
+    def put(self, pending: BaseModel, ttl_s: int | None = None, key: str | None = None) -> str:
+        pending_id = key or new_pending_id()
+        self._redis.set(self._prefix + pending_id, pending.model_dump_json(), ex=ttl_s or self._ttl_s)
         return pending_id
 
-    def get(self, pending_id: str) -> PendingRemember | None:
+    def get(self, pending_id: str, kind: type[Item] = PendingRemember) -> Item | None:  # type: ignore[assignment]
         raw = self._redis.get(self._prefix + pending_id)
-        return PendingRemember.model_validate_json(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return kind.model_validate_json(raw)  # type: ignore[arg-type]
+        except ValidationError:  # an id of another kind of pending request
+            return None
 
     def delete(self, pending_id: str) -> None:
         self._redis.delete(self._prefix + pending_id)

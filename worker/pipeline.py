@@ -20,13 +20,19 @@ from PIL import Image
 
 from memory import validation
 from memory.errors import DuplicateName
-from memory.types import Actor, ConceptInfo, NewView
+from memory.reembed import scopes_awaiting
+from memory.types import Actor, ConceptInfo, NewView, is_face_encoder
+from model.answers import yes_no
 from model.batching import check_deadline
 from model.prompt import CAPTION_QUESTION
 from model.types import ConceptRef, Detection, ModelBundle
 from worker.errors import ALREADY_SAVED, BAD_REQUEST, NO_PENDING, RapError
+from worker.faces import FaceVerdict, face_view, has_face_views, judge_faces, store_face_view
+from worker.grounding import boxes_to_draw, grounded_in_photo
 from worker.images import decode_image
-from worker.matching import Subject, mentioned_names, pick_subject
+from worker.learning import offer_feedback, pool_unvetoed
+from worker.matching import Subject, pick_subject
+from worker.mentions import mentioned_names
 from worker.pending import PendingRemember, PendingStore
 from worker.schemas import AnswerResult, Box, Candidate, Recognised
 from worker.settings import WorkerSettings
@@ -56,6 +62,7 @@ class CandidatesFound:
 class _PreparedView:
     view: NewView
     category: str
+    face: NewView | None = None  # the face the crop shows (worker/faces.py), stored next to it
 
 
 class Pipeline:
@@ -108,7 +115,14 @@ class Pipeline:
             encoder=self.bundle.encoder.encoder_id,
             box=box.box if box else None,
         )
-        return _PreparedView(view=view, category=category)
+        return _PreparedView(view=view, category=category, face=self._face_view(crop, box))
+
+    def _face_view(self, crop: Image.Image, box: Detection | None) -> NewView | None:
+        if self.bundle.faces is None:
+            return None
+        left, top, _, _ = _int_box(box.box) if box else (0, 0, 0, 0)  # the crop's corner in the photo
+        with stage("faces"):
+            return face_view(self.bundle.faces, crop, (float(left), float(top)))
 
     def _subject(self, image: Image.Image, classes: Sequence[str]) -> Subject:
         detections = self._detect(image, classes)
@@ -233,19 +247,27 @@ class Pipeline:
             concept = self.store.add_view(
                 scope_id, actor, concept.name, extra.view, request_id=f"{request_id}:{i}" if request_id else None
             )
+        for i, each in enumerate(prepared):
+            if each.face is not None:
+                face_request = f"{request_id}:{i}:face" if request_id else None
+                store_face_view(self.store, scope_id, actor, concept.name, each.face, face_request)
         return Stored(concept=concept, views_added=len(prepared))
 
     # ---- add a view ----------------------------------------------------------------------
     def add_view(
         self, scope_id: int, actor: Actor, name: str, image_bytes: bytes, request_id: str | None = None
     ) -> ConceptInfo:
-        concept = self.store.get(scope_id, name)
+        concept = self.store.get(scope_id, actor, name)
         self.store.check_can_write(scope_id, actor)
         image = self.decode(image_bytes)
         # Look for the concept's own category first; the strongest box of it is the new view.
         prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)
         check_deadline("add a photo")  # the store refuses the very same photo twice (a retry)
-        return self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
+        added = self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
+        if prepared.face is not None:
+            face_request = f"{request_id}:face" if request_id else None
+            store_face_view(self.store, scope_id, actor, added.name, prepared.face, face_request)
+        return added
 
     def _has_photo(self, concept: ConceptInfo, view: NewView) -> bool:
         """The same photo gives the same crop, byte for byte (decoding, detection and JPEG encoding
@@ -264,7 +286,7 @@ class Pipeline:
         if image_bytes is None and not text:
             raise RapError(BAD_REQUEST, "Send a photo, a question, or both.")
         image = self.decode(image_bytes) if image_bytes is not None else None
-        seen = self._recognise(image, scope_ids, thresholds) if image is not None else []
+        seen, beyond, offers = self._recognise(image, scope_ids, thresholds) if image is not None else ([], [], {})
         named = self._named(text, scope_ids) if text else []
 
         # RAP puts the concepts named in the text first, uncapped; then what was seen, up to topK.
@@ -276,7 +298,10 @@ class Pipeline:
             ConceptRef(name=c.name, info=c.description, image=self._first_view(c), box=box, score=similarity)
             for c, similarity, box in chosen.values()
         ]
-        recognised = [Recognised(name=c.name, similarity=similarity, box=box) for c, similarity, box in chosen.values()]
+        recognised = [
+            Recognised(name=c.name, similarity=similarity, box=box, feedback_id=offers.get(c.id) if box else None)
+            for c, similarity, box in chosen.values()
+        ]
 
         question = text or CAPTION_QUESTION  # the caption instruction RAP was trained on
         with stage("generate"):
@@ -289,32 +314,82 @@ class Pipeline:
             )
         note_generation(generation.batch, generation.tokens)
         kept = [r for r in recognised if r.name not in generation.dropped]
-        annotated = None
-        drawn = [r for r in kept if r.box is not None]
-        if image is not None and drawn:
-            annotated = _annotate(image, [r.box for r in drawn if r.box], [r.name for r in drawn])
+        answer_text = printable(generation.text)
+        # A grounding answer's boxes are fractions of the photo: with no photo they place nothing.
+        names = [r.name for r in kept]
+        grounded = grounded_in_photo(answer_text, question, names, image.size) if image is not None else []
+        boxes, labels = boxes_to_draw(kept, grounded)
+        annotated = _annotate(image, boxes, labels) if image is not None and boxes else None
         return AnswerResult(
-            text=printable(generation.text), recognised=kept, annotated_image=annotated, dropped=generation.dropped
+            text=answer_text,
+            recognised=kept,
+            annotated_image=annotated,
+            yes_no=yes_no(answer_text, question),
+            grounded=grounded,
+            dropped=generation.dropped,
+            left_out=[c.name for c in beyond if c.id not in chosen],
+            memory_updating=image is not None and self._awaiting_reembed(scope_ids),
         )
+
+    def _awaiting_reembed(self, scope_ids: Sequence[int]) -> bool:
+        """Whether some of these memories still hold photos embedded only by an earlier encoder (an
+        encoder change that `rapbot memory reembed` has not yet brought them through): a search
+        there misses those photos, and the user should hear why."""
+        encoder_id = self.bundle.encoder.encoder_id
+        stored = self.store.encoders(scope_ids)
+        if not any(other != encoder_id and not is_face_encoder(other) for other in stored):
+            return False  # the usual case: one query, no more
+        return bool(scopes_awaiting(self.store.engine, scope_ids, encoder_id))
 
     def _recognise(
         self, image: Image.Image, scope_ids: Sequence[int], thresholds: dict[int, float]
-    ) -> list[tuple[ConceptInfo, float, Box]]:
-        """Concepts seen in the photo, best first, at most the generator's topK."""
+    ) -> tuple[list[tuple[ConceptInfo, float, Box]], list[ConceptInfo], dict[int, str]]:
+        """Concepts seen in the photo, best first, at most the generator's topK; those seen beyond
+        it (left out of the prompt, named in the reply); and the feedback id (worker/learning.py)
+        under which the crop each was seen in waits for yes / no, by concept id."""
         encoder_id = self.bundle.encoder.encoder_id
-        if encoder_id not in self.store.encoders(scope_ids):
-            return []  # nothing stored with this encoder: nothing to compare with
+        stored = self.store.encoders(scope_ids)
+        if encoder_id not in stored:
+            return [], [], {}  # nothing stored with this encoder: nothing to compare with
         detections = self._detect(image, sorted(self.store.categories(scope_ids)))
         whole: Box = (0.0, 0.0, float(image.width), float(image.height))
         boxes = [det.box for det in detections] or [whole]  # no box at all: the whole photo (see above)
         crops = [image.crop(_int_box(box)) for box in boxes]
         queries = self._embed(crops)
         with stage("search"):
-            hits = self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K)
+            # Per crop, then pooled without the concepts a rejected look-alike vetoes (learning.py).
+            hits = pool_unvetoed(self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K, pooled=False))
         kept = [hit for hit in hits if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0)]
         kept.sort(key=lambda hit: hit.similarity, reverse=True)
-        top = kept[: self.bundle.generator.max_concepts]
-        return [(hit.concept, hit.similarity, boxes[hit.query_index]) for hit in top]
+        # People by face (worker/faces.py): with a face visible, faces judge whoever has a face view.
+        faces = self._judge_faces(image, scope_ids, stored)
+        with_face = has_face_views(self.store)
+        kept = [hit for hit in kept if not faces.decides(hit.concept, with_face)]
+        by_face = [(match.concept, match.similarity, match.box) for match in faces.matches]
+        limit = self.bundle.generator.max_concepts
+        room = max(limit - len(by_face), 0)
+        seen = by_face[:limit] + [(hit.concept, hit.similarity, boxes[hit.query_index]) for hit in kept[:room]]
+        offers = {
+            hit.concept.id: offer_feedback(
+                self.pending,
+                self.settings.feedback_ttl_s,
+                hit.concept.scope_id,
+                hit.concept,
+                _jpeg(crops[hit.query_index]),
+                queries[hit.query_index],
+                encoder_id,
+                boxes[hit.query_index],
+            )
+            for hit in kept[:room]
+        }
+        beyond = [concept for concept, _, _ in by_face[limit:]] + [hit.concept for hit in kept[room:]]
+        return seen, beyond, offers
+
+    def _judge_faces(self, image: Image.Image, scope_ids: Sequence[int], stored: Sequence[str]) -> FaceVerdict:
+        if self.bundle.faces is None:
+            return FaceVerdict()
+        with stage("faces"):
+            return judge_faces(self.bundle.faces, self.store, image, scope_ids, stored)
 
     def _named(self, text: str, scope_ids: Sequence[int]) -> list[ConceptInfo]:
         concepts = self.store.all_names(scope_ids)
@@ -322,8 +397,8 @@ class Pipeline:
         return [by_name[name] for name in mentioned_names(text, [concept.name for concept in concepts])]
 
     def _first_view(self, concept: ConceptInfo) -> Image.Image:
-        views = self.store.views(concept.id)
-        return Image.open(io.BytesIO(views[0].image_jpeg)).convert("RGB")
+        photos = [view for view in self.store.views(concept.id) if not is_face_encoder(view.encoder)]
+        return Image.open(io.BytesIO(photos[0].image_jpeg)).convert("RGB")
 
 
 def _int_box(box: Box) -> tuple[int, int, int, int]:

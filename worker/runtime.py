@@ -53,7 +53,7 @@ class Runtime:
 
             self.engine = ServingEngine(bundle or load_configured_bundle())
             pipeline = Pipeline(store, self.engine.bundle, settings, pending)
-        self.service = RapService(store, pipeline)
+        self.service = RapService(store, pipeline, pending)
 
     @classmethod
     def open(

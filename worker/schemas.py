@@ -37,9 +37,10 @@ class ConceptSummary(BaseModel):
     description: str
     category: str
     created_by: str
-    view_count: int
+    view_count: int  # its own photos
     created_at: datetime
     updated_at: datetime
+    negative_count: int = 0  # photos the user said are not it (learned from "no" feedback)
 
 
 class RememberResult(BaseModel):
@@ -57,6 +58,15 @@ class Recognised(BaseModel):
     name: str
     similarity: float | None  # None when the concept was named in the text, not seen
     box: Box | None
+    # Seen in a photo: pass to feedback() with yes / no while it lasts (RAPBOT_FEEDBACK_TTL_S).
+    feedback_id: str | None = None
+
+
+class Grounded(BaseModel):
+    """A box the answer itself gives (a grounding answer), in the photo's pixels."""
+
+    name: str | None  # the concept it places; None when the answer leaves that open
+    box: Box
 
 
 class AnswerResult(BaseModel):
@@ -64,8 +74,14 @@ class AnswerResult(BaseModel):
 
     text: str
     recognised: list[Recognised] = Field(default_factory=list)
-    annotated_image: bytes | None = None  # JPEG with recognised boxes labelled by name
+    annotated_image: bytes | None = None  # JPEG with recognised and grounded boxes labelled by name
+    yes_no: bool | None = None  # the answer to a yes/no question ("Is <bo> in this image?"), when it says
+    grounded: list[Grounded] = Field(default_factory=list)  # boxes the answer gives, drawn on the photo
     dropped: list[str] = Field(default_factory=list)  # concepts left out to fit the context
+    left_out: list[str] = Field(default_factory=list)  # seen, but beyond the generator's concepts per photo
+    # Photos in these memories were embedded by an earlier encoder and are not re-embedded yet
+    # (`rapbot memory reembed`): recognition misses them until that is done.
+    memory_updating: bool = False
 
 
 class ConceptPage(BaseModel):

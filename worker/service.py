@@ -1,6 +1,8 @@
-"""Every client operation as one blocking call over (store, pipeline): who may read and write which
-scope, results turned into worker.schemas (worker.runtime turns every error into a RapError). LocalClient
-runs these in a thread; the Celery tasks run the very same methods, so both give the same result."""
+"""Every client operation as one blocking call over (store, pipeline): which scope a request reads
+and writes (its user's own memory, or the group it comes from), passing the requester as the actor of
+every store call so memory.policy decides what it may do; results turned into worker.schemas
+(worker.runtime turns every error into a RapError). LocalClient runs these in a thread; the Celery
+tasks run the very same methods, so both give the same result."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from memory.errors import UnknownScope
 from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
-from worker.errors import BAD_REQUEST, RapError
+from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
+from worker.learning import give_feedback
+from worker.pending import PendingStore
 from worker.pipeline import CandidatesFound, Pipeline
 from worker.schemas import (
     AnswerResult,
@@ -37,13 +41,17 @@ def summary(concept: ConceptInfo) -> ConceptSummary:
         view_count=concept.view_count,
         created_at=concept.created_at,
         updated_at=concept.updated_at,
+        negative_count=concept.negative_count,
     )
 
 
 class RapService:
-    def __init__(self, store: MemoryStore, pipeline: Pipeline | None) -> None:
+    def __init__(self, store: MemoryStore, pipeline: Pipeline | None, pending: PendingStore | None = None) -> None:
+        """`pending`: where recognised crops wait for yes / no (the pipeline's); a store-only worker
+        needs it too, since it serves feedback()."""
         self.store = store
         self._pipeline = pipeline
+        self._pending = pending if pending is not None else (pipeline.pending if pipeline is not None else None)
         self._scope_ids: dict[tuple[str, ScopeKind, str], int] = {}
 
     @property
@@ -109,17 +117,25 @@ class RapService:
         return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
 
     # ---- the store alone ---------------------------------------------------------------------
+    def feedback(self, who: Requester, feedback_id: str, name: str | None, correct: bool) -> ConceptSummary:
+        """Yes / no to a concept recognised in a photo answer (worker/learning.py)."""
+        scope = self.scope_of(who)
+        if self._pending is None:
+            raise RapError(NO_FEEDBACK, "This worker keeps no answers to learn from.")
+        return summary(
+            give_feedback(self.store, self._pending, scope.id, self.actor_of(who), feedback_id, name, bool(correct))
+        )
+
     def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage:
         scope = self.scope_of(who)
-        page = self.store.list_concepts(scope.id, offset, limit)
+        page = self.store.list_concepts(scope.id, self.actor_of(who), offset, limit)
         return ConceptPage(
             items=[summary(c) for c in page.items], total=page.total, offset=page.offset, limit=page.limit
         )
 
     def show(self, who: Requester, name: str) -> ConceptDetail:
         scope = self.scope_of(who)
-        concept = self.store.get(scope.id, name)
-        views = self.store.views(concept.id)
+        concept, views = self.store.concept_views(scope.id, self.actor_of(who), name)
         return ConceptDetail(concept=summary(concept), images=[view.image_jpeg for view in views])
 
     def edit(self, who: Requester, name: str, description: str) -> ConceptSummary:
@@ -146,10 +162,10 @@ class RapService:
         return summary(self.store.share(own.id, group.id, self.actor_of(who), name))
 
     def export(self, who: Requester) -> bytes:
-        return self.store.export_user(who.platform, who.user_id)
+        return self.store.export_user(who.platform, self.actor_of(who))
 
     def erase(self, who: Requester) -> ErasureSummary:
-        report = self.store.erase_user(who.platform, who.user_id, self.actor_of(who))
+        report = self.store.erase_user(who.platform, self.actor_of(who))
         return ErasureSummary(
             concepts_deleted=report.concepts_deleted,
             views_deleted=report.views_deleted,
@@ -157,7 +173,7 @@ class RapService:
         )
 
     def get_settings(self, who: Requester) -> GroupSettings:
-        return self._group_settings(self.scope_of(who))
+        return self._group_settings(self.store.get_settings(self.scope_of(who).id, self.actor_of(who)))
 
     def update_settings(
         self,
@@ -186,7 +202,7 @@ class RapService:
 
     def audit(self, who: Requester, limit: int = 20) -> list[AuditItem]:
         scope = self.scope_of(who)
-        entries = self.store.audit(scope.id, limit)
+        entries = self.store.audit(scope.id, self.actor_of(who), limit)
         return [
             AuditItem(
                 at=entry.at,
@@ -203,6 +219,12 @@ class RapService:
             raise RapError(BAD_REQUEST, "Purge works in a group chat.")
         scope = self.scope_of(who)
         return self.store.purge_member(scope.id, self.actor_of(who), member_id)
+
+    # ---- the web gallery ---------------------------------------------------------------------
+    def group_chats(self, platform: str) -> list[str]:
+        """The chat ids of every group memory on `platform` (the gallery asks the platform which
+        of them a signed-in user belongs to; nothing here reads a memory's contents)."""
+        return self.store.group_chats(platform)
 
 
 def _concept_name(details: dict[str, object]) -> str | None:

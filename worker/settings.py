@@ -41,6 +41,9 @@ class WorkerSettings(BaseSettings):
     max_photo_side: int = Field(default=2048, ge=64, le=16384)
     # How long a remember with several candidates waits for the user's choice.
     pending_ttl_s: int = Field(default=900, ge=10)
+    # How long a recognised crop waits for "yes, that's bo" / "no" after a photo answer (in Redis or
+    # the bot's memory: one JPEG crop and its embedding per recognised concept).
+    feedback_ttl_s: int = Field(default=3600, ge=10)
     # At most this many images in one album remember.
     max_album_images: int = Field(default=10, ge=1)
     # Answer length: None = the model's RAPBOT_MAX_NEW_TOKENS. The seed fixes sampling

@@ -27,7 +27,7 @@ from redis import Redis
 
 from model.batching import DeadlinePassed, request_deadline
 from worker import metrics
-from worker.celery_app import PIPELINE_TASK, STORE_TASK
+from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
 from worker.dispatch import MODEL_METHODS
 from worker.errors import BAD_IMAGE, DEAD_LETTER, RapError
 from worker.failures import as_rap_error
@@ -37,7 +37,15 @@ from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
 from worker.timing import RequestTiming, track_request
-from worker.wire import TRANSIENT_CODES, deliveries_key, done_key, error_envelope, ok_envelope, reply_key
+from worker.wire import (
+    DEAD_LETTERS_KEY,
+    TRANSIENT_CODES,
+    deliveries_key,
+    done_key,
+    error_envelope,
+    ok_envelope,
+    reply_key,
+)
 
 
 @dataclass
@@ -51,7 +59,6 @@ _context: WorkerContext | None = None
 _context_lock = threading.Lock()
 _serve_models = True
 ENGINE_STATS_PREFIX = "rapbot:engine:"
-DEAD_LETTERS_KEY = "rapbot:deadletters"
 CLIENT_GRACE_S = 5.0  # a request's deadline comes this long before its client gives up
 log = logging.getLogger(__name__)
 
@@ -89,7 +96,8 @@ def context() -> WorkerContext:
 
 def _decode_kwargs(redis: Redis, kwargs: dict[str, Any]) -> dict[str, Any]:
     decoded = dict(kwargs)
-    decoded["who"] = Requester.model_validate(kwargs["who"])
+    if "who" in kwargs:  # every method but group_chats (the gallery's, which takes a platform)
+        decoded["who"] = Requester.model_validate(kwargs["who"])
 
     def fetch(key: str) -> bytes:
         data = redis.get(key)
@@ -240,6 +248,13 @@ def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
     if kwargs.get("image"):
         keys.append(kwargs["image"])
     return keys
+
+
+def worker_app(settings: WorkerSettings) -> Celery:
+    """The Celery app of a worker: the client's app (worker/celery_app.py) with the tasks registered."""
+    app = make_celery(settings)
+    register_tasks(app)
+    return app
 
 
 def register_tasks(app: Celery) -> None:

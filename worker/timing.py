@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Stages that run a network (the rest, like "search", are Postgres).
-MODEL_STAGES = frozenset({"detect", "embed", "generate", "text"})
+MODEL_STAGES = frozenset({"detect", "embed", "generate", "text", "faces"})
 
 
 @dataclass

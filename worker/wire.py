@@ -17,6 +17,7 @@ BLOB_PREFIX = "rapbot:blob:"
 REPLY_PREFIX = "rapbot:reply:"
 DONE_PREFIX = "rapbot:done:"
 DELIVERIES_PREFIX = "rapbot:deliveries:"
+DEAD_LETTERS_KEY = "rapbot:deadletters"  # requests set aside (`rapbot deadletters list`)
 
 # Errors worth trying again with the same request id: not remembered as the request's answer.
 TRANSIENT_CODES = frozenset({"backend_down", "timeout", "out_of_memory", "internal", "store_unavailable"})

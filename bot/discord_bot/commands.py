@@ -1,4 +1,5 @@
-"""The slash commands every user has, and the "Ask rapbot" message context menu."""
+"""The slash commands every user has, and the "Ask rapbot" message context menu. Each turns its
+options into a grammar command for the shared dispatcher (bot.dispatch, via Frontend.run)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
-from bot.discord_bot import identity, render
+from bot import grammar
+from bot.discord_bot import identity
 from bot.discord_bot.attachments import first_image
 from bot.discord_bot.frontend import Frontend
-from bot.discord_bot.reply import InteractionReply, Outgoing
-from bot.discord_bot.views import CandidateView, ConfirmView
+from bot.discord_bot.reply import InteractionReply
 from bot.grammar import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_PAGE, MAX_QUESTION_CHARS, clean_name
 from worker.schemas import Requester
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 20
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 NAME_MAX = MAX_NAME_CHARS
 # Discord itself refuses option values out of these ranges, with its own message, before the bot
@@ -60,27 +59,12 @@ class MemoryCommands(commands.Cog):
         image3: discord.Attachment | None = None,
     ) -> None:
         photos = [photo for photo in (image, image2, image3) if photo is not None]
-
-        async def work(who: Requester, images: list[bytes]) -> Outgoing:
-            result = await self.client.remember(who, clean_name(name), description.strip(), images, str(interaction.id))
-            if result.status != "candidates" or result.pending_id is None:
-                return Outgoing(render.text(replies.remember_result(result)))
-            view = CandidateView(self.client, who, interaction.user.id, result.pending_id, result.candidates)
-            files = (
-                [render.image_file(result.annotated_image, "rapbot-candidates.jpg")] if result.annotated_image else []
-            )
-            return Outgoing(render.candidates_text(result), files, view)
-
-        await self.frontend.run(interaction, work, images=photos)
+        await self.frontend.run(interaction, grammar.Remember(clean_name(name), description.strip()), images=photos)
 
     @app_commands.command(name="addphoto", description="Add another photo of something I remember.")
     @app_commands.describe(name="Which one", image="Another photo of it")
     async def addphoto(self, interaction: discord.Interaction, name: Name, image: discord.Attachment) -> None:
-        async def work(who: Requester, images: list[bytes]) -> Outgoing:
-            concept = await self.client.add_view(who, clean_name(name), images[0], str(interaction.id))
-            return Outgoing(render.text(replies.photo_added(concept)))
-
-        await self.frontend.run(interaction, work, images=[image])
+        await self.frontend.run(interaction, grammar.AddPhoto(clean_name(name)), images=[image])
 
     # ------------------------------------------------------------ asking
 
@@ -89,21 +73,12 @@ class MemoryCommands(commands.Cog):
     async def ask(
         self, interaction: discord.Interaction, question: QuestionText, image: discord.Attachment | None = None
     ) -> None:
-        async def work(who: Requester, images: list[bytes]) -> Outgoing:
-            photo = images[0] if images else None
-            result = await self.client.answer(who, photo, question.strip())
-            return Outgoing(render.answer_text(result, with_photo=photo is not None), render.answer_files(result))
-
-        await self.frontend.run(interaction, work, images=[image] if image else [])
+        await self.frontend.run(interaction, grammar.Question(question.strip()), images=[image] if image else [])
 
     @app_commands.command(name="caption", description="Describe a photo, naming what I remember in it.")
     @app_commands.describe(image="The photo")
     async def caption(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
-        async def work(who: Requester, images: list[bytes]) -> Outgoing:
-            result = await self.client.answer(who, images[0], None)
-            return Outgoing(render.answer_text(result, with_photo=True), render.answer_files(result))
-
-        await self.frontend.run(interaction, work, images=[image])
+        await self.frontend.run(interaction, grammar.Question(""), images=[image])
 
     async def ask_about_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu on a message: caption its image, or answer its text about the image."""
@@ -113,68 +88,34 @@ class MemoryCommands(commands.Cog):
                 "That message has no image. Use Ask rapbot on a message with a photo."
             )
             return
-        question = message.content.strip() or None
-
-        async def work(who: Requester, images: list[bytes]) -> Outgoing:
-            result = await self.client.answer(who, images[0], question)
-            return Outgoing(render.answer_text(result, with_photo=True), render.answer_files(result))
-
-        await self.frontend.run(interaction, work, images=[image])
+        await self.frontend.run(interaction, grammar.Question(message.content.strip()), images=[image])
 
     # ------------------------------------------------------------ browsing and editing
 
     @app_commands.command(name="concepts", description="List what I remember here.")
     @app_commands.describe(page="Page number")
     async def concepts(self, interaction: discord.Interaction, page: Page = 1) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            listing = await self.client.list_concepts(who, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-            return Outgoing(render.text(replies.concept_page(listing).replace("/concepts ", "/concepts page:")))
-
-        await self.frontend.run(interaction, work, private=True)
+        await self.frontend.run(interaction, grammar.ListConcepts(page))
 
     @app_commands.command(name="show", description="Show one thing I remember, with its photos.")
     @app_commands.describe(name="Which one")
     async def show(self, interaction: discord.Interaction, name: Name) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            detail = await self.client.show(who, clean_name(name))
-            return Outgoing(render.text(replies.concept_detail(detail)), render.detail_files(detail))
-
-        await self.frontend.run(interaction, work)
+        await self.frontend.run(interaction, grammar.Show(clean_name(name)))
 
     @app_commands.command(name="edit", description="Change the description of something I remember.")
     @app_commands.describe(name="Which one", description="The new description")
     async def edit(self, interaction: discord.Interaction, name: Name, description: NewDescription) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            concept = await self.client.edit(who, clean_name(name), description.strip())
-            return Outgoing(render.text(replies.edited(concept)))
-
-        await self.frontend.run(interaction, work)
+        await self.frontend.run(interaction, grammar.Edit(clean_name(name), description.strip()))
 
     @app_commands.command(name="rename", description="Rename something I remember.")
     @app_commands.describe(old="Its name now", new="Its new name")
     async def rename(self, interaction: discord.Interaction, old: Name, new: Name) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            concept = await self.client.rename(who, clean_name(old), clean_name(new))
-            return Outgoing(render.text(replies.renamed(clean_name(old), concept)))
-
-        await self.frontend.run(interaction, work)
+        await self.frontend.run(interaction, grammar.Rename(clean_name(old), clean_name(new)))
 
     @app_commands.command(name="forget", description="Forget something I remember (asks to confirm).")
     @app_commands.describe(name="Which one")
     async def forget(self, interaction: discord.Interaction, name: Name) -> None:
-        concept_name = clean_name(name)
-
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            await self.client.show(who, concept_name)  # an unknown name fails here, before any button
-
-            async def forget_it() -> str:
-                await self.client.forget(who, concept_name)
-                return replies.forgotten(concept_name)
-
-            view = ConfirmView(interaction.user.id, forget_it, confirm_label=f"Forget {concept_name}"[:80])
-            return Outgoing(render.text(f"Forget <{concept_name}> and its photos? This cannot be undone."), view=view)
-
-        await self.frontend.run(interaction, work, private=True)
+        await self.frontend.run(interaction, grammar.Forget(clean_name(name)))
 
     # ------------------------------------------------------------ sharing and personal data
 
@@ -182,47 +123,15 @@ class MemoryCommands(commands.Cog):
     @app_commands.command(name="share", description="Copy one of your own concepts into this server's memory.")
     @app_commands.describe(name="One of your own concepts (from your DMs with me)")
     async def share(self, interaction: discord.Interaction, name: Name) -> None:
-        if interaction.guild_id is None:
-            await InteractionReply(interaction, private=True).error(
-                "/share works in a server: it copies one of your own concepts into the server's memory."
-            )
-            return
+        await self.frontend.run(interaction, grammar.Share(clean_name(name)))
 
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            concept = await self.client.share(who, clean_name(name))
-            return Outgoing(render.text(replies.shared(concept)))
-
-        await self.frontend.run(interaction, work)
-
-    @app_commands.command(name="export", description="Download everything you stored (a zip).")
+    @app_commands.command(name="export", description="Download everything you stored (a zip; in a DM with me).")
     async def export(self, interaction: discord.Interaction) -> None:
-        async def work(_: Requester, __: list[bytes]) -> Outgoing:
-            archive = await self.client.export(identity.private_requester(interaction.user))
-            limit = self.frontend.settings.max_upload_bytes
-            if len(archive) > limit:
-                return Outgoing(
-                    f"Your export is {len(archive) / 1e6:.1f} MB, more than Discord lets me upload "
-                    f"({limit / 1e6:.1f} MB). Ask the bot's operator for it."
-                )
-            return Outgoing("Everything you stored: JSON and images in a zip.", [render.zip_file(archive)])
+        await self.frontend.run(interaction, grammar.Export())
 
-        await self.frontend.run(interaction, work, private=True)
-
-    @app_commands.command(name="forgetme", description="Erase everything you stored here (asks to confirm).")
+    @app_commands.command(name="forgetme", description="Erase everything you stored here (in a DM; asks to confirm).")
     async def forgetme(self, interaction: discord.Interaction) -> None:
-        me = identity.private_requester(interaction.user)
-
-        async def erase() -> str:
-            return replies.erasure(await self.client.erase(me))
-
-        view = ConfirmView(interaction.user.id, erase, confirm_label="Erase everything")
-        await InteractionReply(interaction, private=True).send(
-            Outgoing(
-                "This erases everything you stored with me on Discord, and your contributions to servers. "
-                "It cannot be undone.",
-                view=view,
-            )
-        )
+        await self.frontend.run(interaction, grammar.ForgetMe())
 
     # ------------------------------------------------------------ autocomplete
 

@@ -17,8 +17,8 @@ from bot.discord_bot import render
 from bot.discord_bot.attachments import BadAttachment, first_image
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.reply import Outgoing
+from bot.dispatch import dispatch
 from bot.grammar import ParseError, Question, TooLong, parse
-from worker.errors import RapError
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,16 @@ class MentionHandler(commands.Cog):
         refusal = self.frontend.precheck(message.author.id, guild_id, [image] if image else [])
         if refusal is not None:
             return Outgoing(refusal)
-        who = self.frontend.requester(message.author, guild_id)
+        context = self.frontend.context(message.author, guild_id, [image] if image else [])
         try:
             async with message.channel.typing():
-                photo = (await self.frontend.read_images([image]))[0] if image else None
-                result = await self.frontend.client.answer(who, photo, text or None)
+                reply = await dispatch(Question(text), context)
         except BadAttachment as err:
             return Outgoing(str(err))
-        except RapError as err:
-            return Outgoing(replies.error(err))
         except Exception:
             log.exception("answering a message failed")
             return Outgoing(replies.unexpected_error())
-        return Outgoing(render.answer_text(result, with_photo=photo is not None), render.answer_files(result))
+        return Outgoing(render.text(reply.text), [render.file(p.data, p.name) for p in reply.photos])
 
 
 def _slash_hint(text: str) -> str | None:

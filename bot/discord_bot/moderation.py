@@ -1,6 +1,7 @@
-"""`/memory ...`: a server's moderators lock its memory, tune recognition, read the audit log and
-purge a member's contributions. Hidden from other members by default permissions, and checked
-again here, because a server admin can change who sees the commands."""
+"""`/memory ...`: a server's moderators lock its memory, tune recognition, turn automatic captions
+on or off, read the audit log and purge a member's contributions. Hidden from other members by
+default permissions; a server admin can change who sees the commands, so the store refuses members
+again (bot.dispatch renders that refusal as on every frontend)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
-from bot.discord_bot import render
-from bot.discord_bot.frontend import Frontend, Work
-from bot.discord_bot.reply import InteractionReply, Outgoing
-from worker.schemas import Requester
+from bot import grammar
+from bot.discord_bot.frontend import Frontend
 
 
 @app_commands.guild_only()
@@ -21,63 +19,41 @@ class ModeratorCommands(commands.GroupCog, group_name="memory", group_descriptio
     def __init__(self, frontend: Frontend) -> None:
         super().__init__()
         self.frontend = frontend
-        self.client = frontend.client
-
-    async def _moderate(
-        self, interaction: discord.Interaction, command: str, work: Work, private: bool = False
-    ) -> None:
-        if interaction.guild_id is None:
-            await InteractionReply(interaction, private=True).error(replies.need_group(f"memory {command}"))
-            return
-        if not self.frontend.is_moderator(interaction.user):
-            role = self.frontend.settings.moderator_role
-            who = "members with Manage Server" + (f" or the {role} role" if role else "")
-            await InteractionReply(interaction, private=True).error(
-                f"Only moderators ({who}) can use /memory {command}. Nothing was changed."
-            )
-            return
-        await self.frontend.run(interaction, work, private=private)
 
     @app_commands.command(name="lock", description="Only moderators may change this server's memory.")
     async def lock(self, interaction: discord.Interaction) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            return Outgoing(replies.settings_changed(await self.client.update_settings(who, locked=True)))
-
-        await self._moderate(interaction, "lock", work)
+        await self.frontend.run(interaction, grammar.Lock())
 
     @app_commands.command(name="unlock", description="Every member may change this server's memory.")
     async def unlock(self, interaction: discord.Interaction) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            return Outgoing(replies.settings_changed(await self.client.update_settings(who, locked=False)))
-
-        await self._moderate(interaction, "unlock", work)
+        await self.frontend.run(interaction, grammar.Unlock())
 
     @app_commands.command(name="threshold", description="How similar a photo must be to recognise a concept.")
     @app_commands.describe(value="From 0 to 1; leave out to see the current settings")
     async def threshold(
         self, interaction: discord.Interaction, value: app_commands.Range[float, 0.0, 1.0] | None = None
     ) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            if value is None:
-                return Outgoing(replies.settings(await self.client.get_settings(who)))
-            updated = await self.client.update_settings(who, similarity_threshold=value)
-            return Outgoing(replies.settings_changed(updated))
+        await self.frontend.run(interaction, grammar.Threshold(value))
 
-        await self._moderate(interaction, "threshold", work)
+    @app_commands.command(
+        name="autocaption",
+        description="Automatic captions in this server (photos that mention me are always answered).",
+    )
+    @app_commands.describe(enabled="On or off")
+    async def autocaption(self, interaction: discord.Interaction, enabled: bool) -> None:
+        await self.frontend.run(interaction, grammar.AutoCaption(enabled))
 
     @app_commands.command(name="audit", description="Who changed what in this server's memory, and when.")
     @app_commands.describe(limit="How many events (newest first)")
-    async def audit(self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 20) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            return Outgoing(render.text(replies.audit_lines(await self.client.audit(who, limit=limit))))
-
-        await self._moderate(interaction, "audit", work, private=True)
+    async def audit(
+        self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, grammar.MAX_AUDIT] = 20
+    ) -> None:
+        await self.frontend.run(interaction, grammar.Audit(limit))
 
     @app_commands.command(name="purge", description="Remove everything one member added to this server's memory.")
     @app_commands.describe(member="Whose contributions to remove")
     async def purge(self, interaction: discord.Interaction, member: discord.User) -> None:
-        async def work(who: Requester, _: list[bytes]) -> Outgoing:
-            removed = await self.client.purge(who, str(member.id))
-            return Outgoing(render.text(replies.purged(member.display_name, removed)))
+        def shown(member_id: str) -> str:
+            return member.display_name if member_id == str(member.id) else member_id
 
-        await self._moderate(interaction, "purge", work)
+        await self.frontend.run(interaction, grammar.Purge(str(member.id)), member_name=shown)

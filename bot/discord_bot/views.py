@@ -11,9 +11,9 @@ import discord
 from bot import replies
 from bot.discord_bot import render
 from bot.discord_bot.reply import ExpiringView
-from worker.client import Choice, RapClient
+from worker.client import Choice
 from worker.errors import RapError
-from worker.schemas import Candidate, Requester
+from worker.schemas import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +73,14 @@ class CandidateView(ExpiringView):
 
     def __init__(
         self,
-        client: RapClient,
-        who: Requester,
         owner_id: int,
-        pending_id: str,
         candidates: list[Candidate],
+        action: Callable[[Choice], Awaitable[str]],
         timeout: float = 600.0,
     ) -> None:
         super().__init__(timeout=timeout)
-        self.client = client
-        self.who = who
         self.owner_id = owner_id
-        self.pending_id = pending_id
+        self.action = action
         for candidate in candidates[:MAX_CANDIDATE_BUTTONS]:
             self._add(str(candidate.index), discord.ButtonStyle.primary, candidate.index)
         self._add("Whole photo", discord.ButtonStyle.secondary, "whole")
@@ -108,9 +104,5 @@ class CandidateView(ExpiringView):
         self.stop()
         await interaction.response.defer()  # storing embeds the crop: may take longer than 3 s
 
-        async def store() -> str:
-            result = await self.client.choose(self.who, self.pending_id, choice)
-            return replies.remember_result(result)
-
-        outcome = await _run_safely(store)
+        outcome = await _run_safely(partial(self.action, choice))
         await interaction.edit_original_response(content=render.text(outcome), view=None, attachments=[])

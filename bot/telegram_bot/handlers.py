@@ -13,9 +13,10 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot import grammar, replies
+from bot.dispatch import Confirmation, HeldChoice, confirmed, dispatch
 from bot.telegram_bot import actions, media
 from bot.telegram_bot.buttons import ChooseData, ConfirmData, PageData, parse_data
-from bot.telegram_bot.sending import reply_text
+from bot.telegram_bot.sending import chat_action, reply_text
 from bot.telegram_bot.services import SERVICES_KEY, Services, services
 from worker.errors import RapError
 from worker.schemas import Requester
@@ -128,7 +129,7 @@ async def _auto_caption(bot: Bot, svc: Services, message: Message) -> None:
         return  # an unknown group has no settings yet: auto captions are off
     if svc.limits.try_acquire(user.id, message.chat.id) is not None:
         return  # never nag a group about limits for messages it did not address to the bot
-    await _guarded(message, actions.ask(actions.Turn(bot, message, user.id, who, svc), ""))
+    await _guarded(message, actions.run_command(actions.Turn(bot, message, user.id, who, svc), grammar.Question("")))
 
 
 async def on_album(application: Application, album: list[Message]) -> None:  # type: ignore[type-arg]
@@ -152,36 +153,36 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer("Sorry, this bot is private.")
         return
     who = await svc.requester(context.bot, message.chat, user_id)
-    try:
-        match data:
-            case ChooseData(pending_id, choice):
-                try:
-                    result = await actions.choose(context.bot, message.chat.id, who, svc, pending_id, choice, user_id)
-                except RapError as err:
-                    # Someone else's photo, or an old button: tell the presser only, keep the buttons.
-                    await query.answer(replies.error(err)[:_ALERT_LIMIT], show_alert=True)
-                    return
-                await query.answer()
-                await query.edit_message_reply_markup(None)  # a choice is made once
-                await reply_text(message, replies.remember_result(result))
-            case PageData(page):
-                text, keyboard = await actions.concepts_page(svc, who, page)
-                await query.answer()
-                try:
-                    await query.edit_message_text(text, reply_markup=keyboard)
-                except BadRequest as err:
-                    if "not modified" not in err.message.lower():  # the page shown already
-                        raise
-            case ConfirmData(token, accepted):
-                await _confirm(update, svc, who, token, accepted)
-    except RapError as err:
-        await reply_text(message, replies.error(err))
+    turn = actions.Turn(context.bot, message, user_id, who, svc)
+    match data:
+        case ChooseData(pending_id, choice):
+            async with chat_action(context.bot, message.chat.id):
+                reply = await dispatch(grammar.Choose(choice), turn.context(HeldChoice(pending_id)))
+            if reply.refused:
+                # Someone else's photo, or an old button: tell the presser only, keep the buttons.
+                await query.answer(reply.text[:_ALERT_LIMIT], show_alert=True)
+                return
+            if turn.choice.get() == pending_id:
+                turn.choice.set(None)  # the same choice cannot be made by /choose as well
+            await query.answer()
+            await query.edit_message_reply_markup(None)  # a choice is made once
+            await reply_text(message, reply.text)
+        case PageData(page):
+            reply = await dispatch(grammar.ListConcepts(page), turn.context())
+            await query.answer()
+            try:
+                await query.edit_message_text(reply.text, reply_markup=actions.keyboard_for(turn, reply))
+            except BadRequest as err:
+                if "not modified" not in err.message.lower():  # the page shown already
+                    raise
+        case ConfirmData(token, accepted):
+            await _confirm(update, turn, token, accepted)
 
 
-async def _confirm(update: Update, svc: Services, who: Requester, token: str, accepted: bool) -> None:
+async def _confirm(update: Update, turn: actions.Turn, token: str, accepted: bool) -> None:
     query = update.callback_query
     assert query is not None
-    confirmation = svc.confirmations.take(token, query.from_user.id)
+    confirmation = turn.services.confirmations.take(token, query.from_user.id)
     if confirmation is None:
         await query.answer("This button has expired or was meant for someone else.", show_alert=True)
         return
@@ -189,11 +190,8 @@ async def _confirm(update: Update, svc: Services, who: Requester, token: str, ac
     if not accepted:
         await query.edit_message_text("Kept: nothing was changed.")
         return
-    if confirmation.kind == "forget" and confirmation.name is not None:
-        await svc.client.forget(who, confirmation.name)
-        await query.edit_message_text(replies.forgotten(confirmation.name))
-    elif confirmation.kind == "forgetme":
-        await query.edit_message_text(replies.erasure(await svc.client.erase(who)))
+    reply = await confirmed(Confirmation(confirmation.kind, confirmation.name), turn.context())
+    await query.edit_message_text(reply.text)
 
 
 async def on_member_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

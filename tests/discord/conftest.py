@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 from PIL import Image
 
+from discord_gateway import FakeDiscord
+
+from bot.discord_bot.app import RapBot
 from bot.discord_bot.commands import MemoryCommands
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.moderation import ModeratorCommands
@@ -67,3 +70,12 @@ def cmds(frontend: Frontend) -> MemoryCommands:
 @pytest.fixture
 def mods(frontend: Frontend) -> ModeratorCommands:
     return ModeratorCommands(frontend)
+
+
+@pytest.fixture
+async def gateway(frontend: Frontend) -> FakeDiscord:
+    """The bot as `rapbot discord` assembles it (every cog on its command tree), reached through a
+    stand-in for Discord that delivers real interaction payloads (see discord_gateway.py)."""
+    bot = RapBot(frontend)
+    await bot.add_rapbot_cogs()
+    return await FakeDiscord.start(bot)

@@ -1,69 +1,58 @@
-"""Isolation: two users' DMs and two servers never see each other's concepts; a user's own
-concept reaches a server only through /share."""
+"""Isolation, through the real command tree: two users' DMs and two servers never see each other's
+concepts; a user's own concept reaches a server only through /share."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import discord_fakes as fake
+from discord_gateway import FakeDiscord, Person, Refused, Seen, Upload, snowflake
 
 from bot.discord_bot.commands import MemoryCommands
 
 
-async def run(cmds: MemoryCommands, command: str, who: Any, guild_id: int | None = None, **options: Any) -> fake.Shown:
-    it = fake.interaction(who, guild_id)
-    await getattr(cmds, command).callback(cmds, it, **options)
-    return fake.last(it)
+async def said(gateway: FakeDiscord, who: Person, command: str, guild: int | None = None, **options: object) -> Seen:
+    seen = await gateway.invoke(who, command, guild, **options)
+    assert isinstance(seen, Seen), seen
+    return seen
 
 
-async def test_two_users_dms_never_see_each_others_concepts(cmds: MemoryCommands, photos: dict[str, bytes]) -> None:
-    alice, bob = fake.user(), fake.user()
-    image = fake.attachment(photos["rocket"], "bo.jpg")
-    said = await run(cmds, "remember", alice, name="bo", description="alice's dog", image=image)
-    assert said.content.startswith("remembered <bo>")
+async def test_two_users_dms_never_see_each_others_concepts(
+    gateway: FakeDiscord, cmds: MemoryCommands, photos: dict[str, bytes]
+) -> None:
+    alice, bob = Person(), Person()
+    image = Upload(photos["rocket"], "bo.jpg")
+    stored = await said(gateway, alice, "remember", name="bo", description="alice's dog", image=image)
+    assert stored.content is not None and stored.content.startswith("remembered <bo>")
 
-    assert "remember nothing here yet" in (await run(cmds, "concepts", bob, page=1)).content
-    assert "bo" in (await run(cmds, "show", bob, name="bo")).content
-    assert (await run(cmds, "show", bob, name="bo")).ephemeral
-    caption = await run(cmds, "caption", bob, image=fake.attachment(photos["rocket"], "same.jpg"))
-    assert "recognised: none" in caption.content
-    assert await cmds.scope_names(fake.interaction(bob), "") == []
+    assert "remember nothing here yet" in str((await said(gateway, bob, "concepts")).content)
+    shown = await said(gateway, bob, "show", name="bo")
+    assert 'There is no "bo"' in str(shown.content), shown
+    assert "alice's dog" not in str(shown.content) and not shown.files
+    caption = await said(gateway, bob, "caption", image=Upload(photos["rocket"], "same.jpg"))
+    assert "recognised: none" in str(caption.content)
     # alice still recognises her own bo in the same photo
-    mine = await run(cmds, "caption", alice, image=fake.attachment(photos["rocket"], "same.jpg"))
-    assert "recognised: <bo>" in mine.content
+    mine = await said(gateway, alice, "caption", image=Upload(photos["rocket"], "same.jpg"))
+    assert "recognised: <bo>" in str(mine.content)
 
 
 async def test_two_servers_are_separate_and_private_concepts_enter_only_by_share(
-    cmds: MemoryCommands, photos: dict[str, bytes]
+    gateway: FakeDiscord, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    alice_in_guild = fake.member(alice.id)
-    first, second = fake.snowflake(), fake.snowflake()
-    await run(
-        cmds, "remember", alice, name="bo", description="alice's dog", image=fake.attachment(photos["rocket"], "a.jpg")
-    )
-    await run(
-        cmds,
-        "remember",
-        alice_in_guild,
-        first,
-        name="mascot",
-        description="server one's",
-        image=fake.attachment(photos["rocket"], "b.jpg"),
-    )
+    alice = Person()
+    first, second = snowflake(), snowflake()
+    await said(gateway, alice, "remember", name="bo", description="alice's dog", image=Upload(photos["rocket"]))
+    await said(gateway, alice, "remember", first, name="mascot", description="one's", image=Upload(photos["rocket"]))
 
-    assert "remember nothing here yet" in (await run(cmds, "concepts", alice_in_guild, second, page=1)).content
-    first_list = await run(cmds, "concepts", alice_in_guild, first, page=1)
-    assert "<mascot>" in first_list.content and "<bo>" not in first_list.content
+    assert "remember nothing here yet" in str((await said(gateway, alice, "concepts", second)).content)
+    first_list = await said(gateway, alice, "concepts", first)
+    assert "<mascot>" in str(first_list.content) and "<bo>" not in str(first_list.content)
     assert first_list.ephemeral  # a list in a server is shown only to who asked
-    caption = await run(cmds, "caption", alice_in_guild, second, image=fake.attachment(photos["rocket"], "c.jpg"))
-    assert "recognised: none" in caption.content
+    caption = await said(gateway, alice, "caption", second, image=Upload(photos["rocket"], "c.jpg"))
+    assert "recognised: none" in str(caption.content)
 
-    shared = await run(cmds, "share", alice_in_guild, second, name="bo")
+    shared = await said(gateway, alice, "share", second, name="bo")
     assert shared.content == "shared <bo> into this group"
-    second_list = await run(cmds, "concepts", alice_in_guild, second, page=1)
-    assert "<bo>" in second_list.content and "<mascot>" not in second_list.content
-    assert "<bo>" not in (await run(cmds, "concepts", alice_in_guild, first, page=1)).content
+    second_list = str((await said(gateway, alice, "concepts", second)).content)
+    assert "<bo>" in second_list and "<mascot>" not in second_list
+    assert "<bo>" not in str((await said(gateway, alice, "concepts", first)).content)
 
-    in_dm = await run(cmds, "share", alice, name="bo")
-    assert in_dm.ephemeral and "works in a server" in in_dm.content
+    # /share is a server command: Discord does not even offer it in a DM.
+    assert isinstance(await gateway.invoke(alice, "share", name="bo"), Refused)

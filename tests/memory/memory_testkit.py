@@ -9,9 +9,12 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from memory.types import NewView
+from memory.types import Actor, NewView
 
 ENCODER = "open_clip:ViT-B-32/test"
+# Readers for checks from outside: the user_scope fixture's owner, and a group moderator.
+OWNER = Actor("alice")
+MODERATOR = Actor("mod", moderator=True)
 DIM = 16
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from memory_testkit import make_view
+from memory_testkit import MODERATOR, OWNER, make_view
 
 from memory.errors import DuplicateName, QuotaExceeded
 from memory.types import Actor, ScopeKind
@@ -23,8 +23,8 @@ def test_redelivered_request_makes_one_concept(store, user_scope, alice) -> None
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(remember, range(12)))
     assert len({c.id for c in results}) == 1
-    assert store.list_concepts(user_scope.id).total == 1
-    assert [e.action for e in store.audit(user_scope.id)] == ["add"]
+    assert store.list_concepts(user_scope.id, OWNER).total == 1
+    assert [e.action for e in store.audit(user_scope.id, OWNER)] == ["add"]
 
 
 def test_racing_adds_respect_names_and_quota(store, group_scope) -> None:
@@ -40,4 +40,4 @@ def test_racing_adds_respect_names_and_quota(store, group_scope) -> None:
     with ThreadPoolExecutor(6) as pool:
         outcomes = list(pool.map(add, range(3 * limit)))
     assert outcomes.count("ok") == limit
-    assert store.list_concepts(group_scope.id).total == limit
+    assert store.list_concepts(group_scope.id, MODERATOR).total == limit

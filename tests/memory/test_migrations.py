@@ -25,7 +25,7 @@ from memory.types import Actor
 from rapbot.cli import app
 
 TABLES = {"scopes", "concepts", "views", "audit_events"}
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(url: str) -> set[str]:
@@ -92,7 +92,7 @@ def test_cli_unreachable_database_is_one_clear_line_without_password() -> None:
 def test_open_with_url_migrates(empty_database_url: str) -> None:
     with MemoryStore.open(MemorySettings(database_url=empty_database_url)) as store:
         scope = store.scope("console", "user", "me")
-        assert store.list_concepts(scope.id).total == 0
+        assert store.list_concepts(scope.id, Actor("me")).total == 0
     assert current(empty_database_url) == HEAD
 
 

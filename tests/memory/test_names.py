@@ -5,6 +5,7 @@ per memory, but only per memory."""
 from __future__ import annotations
 
 import pytest
+from memory_testkit import OWNER
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +26,7 @@ def test_cyrillic_lookalike_of_a_latin_name_is_refused_naming_the_existing_one(s
         str(caught.value)
         == f'"{CYRILLIC_BO}" looks the same as <bo>, which is already in this memory: pick another name.'
     )
-    assert [c.name for c in store.list_concepts(user_scope.id).items] == [LATIN_BO]
+    assert [c.name for c in store.list_concepts(user_scope.id, OWNER).items] == [LATIN_BO]
 
 
 @pytest.mark.parametrize(
@@ -54,14 +55,14 @@ def test_same_name_keeps_its_own_message(user_scope, alice, add) -> None:
 def test_zero_width_joiner_outside_emoji_is_refused(store, user_scope, alice, add, name) -> None:
     with pytest.raises(InvalidName, match=r"zero-width joiner \(U\+200D ZERO WIDTH JOINER\) outside an emoji"):
         add(user_scope, alice, name)
-    assert store.list_concepts(user_scope.id).total == 0
+    assert store.list_concepts(user_scope.id, OWNER).total == 0
 
 
 @pytest.mark.parametrize("name", ["\u202eevil", "bo\u200e", "\u2067bo\u2069", "\u061cbo", "\u202abo\u202c", "\u200fbo"])
 def test_bidi_controls_are_refused(store, user_scope, alice, add, name) -> None:
     with pytest.raises(InvalidName, match=r"text-direction controls .*display differently from what it is"):
         add(user_scope, alice, name)
-    assert store.list_concepts(user_scope.id).total == 0
+    assert store.list_concepts(user_scope.id, OWNER).total == 0
 
 
 def test_right_to_left_override_message_names_the_character(user_scope, alice, add) -> None:
@@ -96,7 +97,7 @@ def test_a_name_of_only_invisible_characters_is_refused(user_scope, alice, add) 
 def test_emoji_and_emoji_zwj_sequences_are_accepted(store, user_scope, alice, add, name) -> None:
     concept = add(user_scope, alice, name)
     assert concept.name == name
-    assert store.get(user_scope.id, name).id == concept.id
+    assert store.get(user_scope.id, OWNER, name).id == concept.id
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_cyrillic_only_name_next_to_latin_names(store, user_scope, alice, add) -
     add(user_scope, alice, LATIN_BO)
     add(user_scope, alice, "Бобик", seed=1)
     add(user_scope, alice, "Bobik", seed=2)  # does not look like "Бобик" (the б differs)
-    assert store.list_concepts(user_scope.id).total == 3
+    assert store.list_concepts(user_scope.id, OWNER).total == 3
 
 
 def test_rename_into_a_lookalike_is_refused(store, user_scope, alice, add) -> None:
@@ -126,7 +127,7 @@ def test_rename_into_a_lookalike_is_refused(store, user_scope, alice, add) -> No
     add(user_scope, alice, "rex", seed=1)
     with pytest.raises(DuplicateName, match="looks the same as <bo>"):
         store.rename(user_scope.id, alice, "rex", CYRILLIC_BO)
-    assert store.get(user_scope.id, "rex").name == "rex"
+    assert store.get(user_scope.id, OWNER, "rex").name == "rex"
     with pytest.raises(InvalidName, match="zero-width joiner"):
         store.rename(user_scope.id, alice, "rex", "r\u200dex")
     with pytest.raises(InvalidName, match="text-direction"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from memory_testkit import DIM, ENCODER, jpeg, make_view, unit
+from memory_testkit import DIM, ENCODER, MODERATOR, OWNER, jpeg, make_view, unit
 
 from memory.errors import InvalidEmbedding, InvalidSetting
 from memory.types import Actor, NewView
@@ -104,11 +104,11 @@ def test_shared_copy_is_found_in_the_group_only_after_sharing(store, user_scope,
     store.add_view(user_scope.id, alice, "bo", NewView(jpeg((1, 2, 3)), unit(2), ENCODER))
     assert store.search([group_scope.id], unit(1), ENCODER) == []
     copy = store.share(user_scope.id, group_scope.id, alice, "bo")
-    assert copy.shared_from == store.get(user_scope.id, "bo").id and copy.view_count == 2
+    assert copy.shared_from == store.get(user_scope.id, OWNER, "bo").id and copy.view_count == 2
     [hit] = store.search([group_scope.id], unit(2), ENCODER, k=1)
     assert hit.concept.id == copy.id and hit.similarity == pytest.approx(1.0, abs=1e-5)
     assert store.views(copy.id)[1].image_jpeg == jpeg((1, 2, 3))
     # the copy lives on when the original is forgotten
     store.forget(user_scope.id, alice, "bo")
-    assert store.get(group_scope.id, "bo").shared_from is None
+    assert store.get(group_scope.id, MODERATOR, "bo").shared_from is None
     assert store.search([group_scope.id], unit(2), ENCODER, k=1)[0].concept.id == copy.id

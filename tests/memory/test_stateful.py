@@ -147,13 +147,13 @@ class MemoryMachine(RuleBasedStateMachine):
         if expected is not None:
             self.outcome(expected, lambda: self.store.forget(sid, self.actor(user), name))
             return
-        concept_id = self.store.get(sid, name).id
+        concept_id = self.store.get(sid, self.actor(user), name).id
         seeds = self.model[scope].pop(key(name)).seeds
         self.store.forget(sid, self.actor(user), name)
         # gone at once from get, list and search
         with pytest.raises(UnknownConcept):
-            self.store.get(sid, name)
-        assert concept_id not in {c.id for c in self.store.list_concepts(sid, limit=100).items}
+            self.store.get(sid, self.actor(user), name)
+        assert concept_id not in {c.id for c in self.store.list_concepts(sid, self.actor(user), limit=100).items}
         hits = self.store.search([sid], [unit(s) for s in seeds], ENCODER, k=MAX_VIEWS)
         assert concept_id not in {h.concept.id for h in hits}
 
@@ -215,7 +215,7 @@ class MemoryMachine(RuleBasedStateMachine):
         views = sum(len(c.seeds) for c in own_concepts.values()) + sum(
             len(self.model[s][k].seeds) for s, keys in contributed.items() for k in keys
         )
-        report = self.store.erase_user(PLATFORM, me, Actor(me))
+        report = self.store.erase_user(PLATFORM, Actor(me))
         assert report.scopes_deleted == (1 if self.scope_ids.pop(own, None) else 0)
         assert report.concepts_deleted == len(own_concepts) + sum(len(k) for k in contributed.values())
         assert report.views_deleted == views

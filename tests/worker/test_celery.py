@@ -19,7 +19,7 @@ import pytest
 from redis import Redis
 
 from memory.store import MemoryStore
-from worker.celery_app import make_celery
+from memory.types import Actor
 from worker.celery_client import CeleryClient
 from worker.errors import BACKEND_DOWN, RapError
 from worker.local import LocalClient
@@ -27,7 +27,7 @@ from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import WorkerContext, use_context
+from worker.tasks import WorkerContext, use_context, worker_app
 from worker.wire import done_key, reply_key
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a db of its own, away from anything else on this Redis
@@ -57,7 +57,7 @@ def threaded_worker(celery_settings: WorkerSettings) -> Iterator[None]:
     """A real Celery worker in a thread of this process, serving this run's queues."""
     from celery.contrib.testing.worker import start_worker
 
-    app = make_celery(celery_settings, with_tasks=True)
+    app = worker_app(celery_settings)
     queues = [celery_settings.pipeline_queue, celery_settings.store_queue]
     with start_worker(app, pool="solo", perform_ping_check=False, queues=queues, shutdown_timeout=30):
         yield
@@ -153,7 +153,7 @@ async def test_redis_down_is_a_clear_error_and_writes_nothing(
         assert err.code == BACKEND_DOWN and "Nothing was changed" in err.message
     await client.close()
     scope = store.scope("console", "user", "alice")
-    assert store.list_concepts(scope.id).total == 0
+    assert store.list_concepts(scope.id, Actor("alice")).total == 0
 
 
 def start_subprocess_worker(
@@ -252,7 +252,7 @@ async def test_a_worker_process_killed_mid_task_is_replaced_and_the_request_answ
 
     assert result.status == "stored" and result.concept is not None and result.concept.view_count == 2
     scope = store.scope("console", "user", "alice")
-    page = store.list_concepts(scope.id)
+    page = store.list_concepts(scope.id, Actor("alice"))
     assert [c.name for c in page.items] == ["desk"] and page.items[0].view_count == 2
     assert redis.llen(reply_key(request_id)) == 0  # one reply, taken by the client: none left over
 

@@ -18,14 +18,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bot.console import ConsoleSession, make_requester
 from bot.settings import ConsoleSettings
 from memory.store import MemoryStore
-from worker.celery_app import make_celery
+from memory.types import Actor
 from worker.celery_client import CeleryClient
 from worker.errors import BACKEND_DOWN, RapError
 from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import WorkerContext, use_context
+from worker.tasks import WorkerContext, use_context, worker_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 
@@ -46,7 +46,7 @@ def run_settings() -> WorkerSettings:
 def worker_thread(run_settings: WorkerSettings) -> Iterator[None]:
     from celery.contrib.testing.worker import start_worker
 
-    app = make_celery(run_settings, with_tasks=True)
+    app = worker_app(run_settings)
     queues = [run_settings.pipeline_queue, run_settings.store_queue]
     with start_worker(app, pool="solo", perform_ping_check=False, queues=queues, shutdown_timeout=30):
         yield
@@ -125,4 +125,4 @@ async def test_a_request_that_could_not_be_published_changed_nothing(
     with pytest.raises(RapError) as remembering:
         await client.remember(alice, "desk", "my desk", [photos["coffee"], photos["cat"]])
     assert remembering.value.code == BACKEND_DOWN and "Nothing was changed" in remembering.value.message
-    assert store.list_concepts(store.scope("console", "user", "alice").id).total == 0
+    assert store.list_concepts(store.scope("console", "user", "alice").id, Actor("alice")).total == 0

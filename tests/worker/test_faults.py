@@ -27,6 +27,7 @@ from redis import Redis
 from test_celery import ROOT, settings_for_run, start_subprocess_worker
 
 from memory.store import MemoryStore
+from memory.types import Actor
 from worker.celery_client import CeleryClient
 from worker.errors import BACKEND_DOWN, DEAD_LETTER, TIMEOUT, RapError
 from worker.presence import presence_key
@@ -192,7 +193,7 @@ async def test_a_killed_workers_request_comes_back_to_a_fresh_worker_and_is_answ
     assert result.status in ("stored", "candidates")
     assert deliveries(redis, request_id) == 2
     scope = store.scope("console", "user", "alice")
-    assert store.list_concepts(scope.id).total == (1 if result.status == "stored" else 0)
+    assert store.list_concepts(scope.id, Actor("alice")).total == (1 if result.status == "stored" else 0)
 
 
 async def test_a_request_that_kills_its_worker_every_time_becomes_a_dead_letter(
@@ -217,7 +218,7 @@ async def test_a_request_that_kills_its_worker_every_time_becomes_a_dead_letter(
     with pytest.raises(RapError) as err:
         await asyncio.wait_for(request, timeout=150)
     assert err.value.code == DEAD_LETTER and "could not be processed" in err.value.message
-    assert store.list_concepts(store.scope("console", "user", "alice").id).total == 0
+    assert store.list_concepts(store.scope("console", "user", "alice").id, Actor("alice")).total == 0
     listed = subprocess.run(
         [sys.executable, "-m", "rapbot", "deadletters", "list"],
         env=dict(os.environ, RAPBOT_REDIS_URL=private_redis.url, PYTHONPATH=str(ROOT)),
@@ -258,7 +259,7 @@ async def test_with_no_worker_the_user_is_told_at_once_and_the_request_never_run
     answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)  # queued behind it
     assert answer.text is not None
     scope = store.scope("console", "user", "alice")
-    assert store.list_concepts(scope.id).total == 0  # no ghost: the cancelled request never ran
+    assert store.list_concepts(scope.id, Actor("alice")).total == 0  # no ghost: the cancelled request never ran
 
 
 async def test_a_request_whose_client_gave_up_is_dropped_not_run_later(
@@ -279,7 +280,9 @@ async def test_a_request_whose_client_gave_up_is_dropped_not_run_later(
     await workers.start_and_wait()
     answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)
     assert answer.text is not None
-    assert store.list_concepts(store.scope("console", "user", "alice").id).total == 0  # expired: dropped
+    assert (
+        store.list_concepts(store.scope("console", "user", "alice").id, Actor("alice")).total == 0
+    )  # expired: dropped
 
 
 async def test_workers_and_clients_reconnect_after_redis_restarts(

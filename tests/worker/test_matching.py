@@ -1,9 +1,9 @@
-"""Which box is the subject of a remembered photo, and which names a question mentions."""
+"""Which box is the subject of a remembered photo."""
 
 from __future__ import annotations
 
 from model.types import Detection
-from worker.matching import mentioned_names, pick_subject
+from worker.matching import pick_subject
 
 
 def det(box: tuple[float, float, float, float], score: float = 0.9, label: str = "dog") -> Detection:
@@ -26,15 +26,3 @@ def test_no_box_means_the_whole_photo() -> None:
     subject = pick_subject([], (100, 100), 2.0, 6)
     assert subject.box is None and subject.candidates == []
 
-
-def test_names_in_brackets_case_and_unicode_folded_in_text_order() -> None:
-    names = ["Bo", "Ｍｏｃｈｉ", "kitchen table"]
-    assert mentioned_names("Is <mochi> next to <BO>?", names) == ["Ｍｏｃｈｉ", "Bo"]
-    assert mentioned_names("what is on the Kitchen Table", names) == ["kitchen table"]
-
-
-def test_plain_names_match_whole_words_only() -> None:
-    assert mentioned_names("bob and bonnie went out", ["bo"]) == []
-    assert mentioned_names("where did bo go?", ["bo"]) == ["bo"]
-    assert mentioned_names("bo", ["Bo", "bo"]) == []  # two concepts share the name: brackets needed
-    assert mentioned_names("<bo>", ["Bo", "bo"]) == ["Bo"]

@@ -19,12 +19,11 @@ from test_celery import REDIS_URL, settings_for_run, start_subprocess_worker, wa
 
 from memory.store import MemoryStore
 from model.types import GenerationRequest, ModelBundle
-from worker.celery_app import make_celery
 from worker.celery_client import CeleryClient
 from worker.pending import RedisPendingStore
 from worker.runtime import Runtime
 from worker.schemas import Requester
-from worker.tasks import WorkerContext, use_context
+from worker.tasks import WorkerContext, use_context, worker_app
 
 
 class HeldGenerator:
@@ -71,7 +70,7 @@ async def test_store_requests_are_answered_while_every_generation_is_stuck(
     held = HeldGenerator(tiny_models.generator)
     runtime = Runtime(store, settings, RedisPendingStore(redis, 60), replace(tiny_models, generator=held))
     use_context(WorkerContext(runtime=runtime, redis=redis, settings=settings))
-    app = make_celery(settings, with_tasks=True)
+    app = worker_app(settings)
     client = CeleryClient(settings)
     gpu = start_worker(
         app, pool="threads", concurrency=4, queues=[settings.pipeline_queue], perform_ping_check=False, hostname="gpu@t"

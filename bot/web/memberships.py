@@ -1,0 +1,103 @@
+"""Which group memories a signed-in user may open: the groups the store knows on their platform
+that the platform says they belong to (Telegram: getChatMember; Discord: the OAuth guild list),
+asked at sign-in and trusted for `membership_ttl_s`, then asked again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from telegram import Bot, ChatMember
+from telegram.error import TelegramError
+
+from bot.web.discord_oauth import DiscordOAuth, Guild
+from bot.web.identity import GroupAccess, SignedInUser
+from worker.client import RapClient
+
+MEMBER_STATUSES = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
+MODERATOR_STATUSES = frozenset({ChatMember.ADMINISTRATOR, ChatMember.OWNER})
+PARALLEL_LOOKUPS = 8  # getChatMember calls in flight at once (Bot API rate limits)
+MAX_USERS = 10_000  # cached users per process
+
+
+class Memberships:
+    def __init__(
+        self,
+        client: RapClient,
+        ttl_s: float,
+        telegram_bot: Bot | None = None,
+        telegram_owner_ids: frozenset[int] = frozenset(),
+        discord: DiscordOAuth | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ttl_s = ttl_s
+        self._bot = telegram_bot
+        self._owner_ids = telegram_owner_ids
+        self._discord = discord
+        self._clock = clock
+        self._known: dict[tuple[str, str], tuple[float, list[GroupAccess]]] = {}
+        self._discord_tokens: dict[str, str] = {}  # user id -> access token (this process only)
+
+    async def groups(self, user: SignedInUser) -> list[GroupAccess] | None:
+        """The user's groups; None when they cannot be asked again (a Discord token this process
+        never saw, e.g. after a restart): the user signs in again."""
+        key = (user.platform, user.user_id)
+        cached = self._known.get(key)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        if user.platform == "telegram":
+            found = await self._telegram_groups(user.user_id)
+        elif user.platform == "discord" and self._discord and user.user_id in self._discord_tokens:
+            found = await self._discord_groups(await self._discord.guilds(self._discord_tokens[user.user_id]))
+        else:
+            return None
+        self._remember(key, found)
+        return found
+
+    async def discord_signed_in(self, user: SignedInUser, access_token: str, guilds: list[Guild]) -> None:
+        self._discord_tokens[user.user_id] = access_token
+        self._remember((user.platform, user.user_id), await self._discord_groups(guilds))
+
+    def forget(self, user: SignedInUser) -> None:
+        """Sign-out: the next sign-in asks the platform afresh."""
+        self._known.pop((user.platform, user.user_id), None)
+        if user.platform == "discord":
+            self._discord_tokens.pop(user.user_id, None)
+
+    def _remember(self, key: tuple[str, str], found: list[GroupAccess]) -> None:
+        if len(self._known) >= MAX_USERS:
+            self._known.clear()
+        self._known[key] = (self._clock() + self._ttl_s, found)
+
+    async def _discord_groups(self, guilds: list[Guild]) -> list[GroupAccess]:
+        known = set(await self._client.group_chats("discord"))
+        return [GroupAccess(g.id, g.name, g.moderator) for g in guilds if g.id in known]
+
+    async def _telegram_groups(self, user_id: str) -> list[GroupAccess]:
+        if self._bot is None:
+            return []
+        bot = self._bot
+        gate = asyncio.Semaphore(PARALLEL_LOOKUPS)
+        owner = int(user_id) in self._owner_ids
+
+        async def check(chat_id: str) -> GroupAccess | None:
+            async with gate:
+                try:
+                    member = await bot.get_chat_member(int(chat_id), int(user_id))
+                except (TelegramError, ValueError):
+                    return None  # not a member, or a chat the bot left
+                belongs = member.status in MEMBER_STATUSES or (
+                    member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+                )
+                if not belongs:
+                    return None
+                try:
+                    title = (await bot.get_chat(int(chat_id))).title or chat_id
+                except TelegramError:
+                    title = chat_id
+                return GroupAccess(chat_id, title, owner or member.status in MODERATOR_STATUSES)
+
+        found = await asyncio.gather(*(check(chat) for chat in await self._client.group_chats("telegram")))
+        return [access for access in found if access is not None]

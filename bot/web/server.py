@@ -1,0 +1,92 @@
+"""`rapbot web`: the gallery served by uvicorn over the worker's client (in-process on the embedded
+defaults, or Celery when RAPBOT_REDIS_URL is set), like the bots. Configuration problems end it
+with one line naming the setting; no token or secret is ever printed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from telegram import Bot
+
+from bot.telegram_bot.settings import TelegramSettings
+from bot.web.app import create_app
+from bot.web.discord_oauth import DiscordOAuth
+from bot.web.memberships import Memberships
+from bot.web.settings import WebSettings
+from worker.client import RapClient
+
+log = logging.getLogger(__name__)
+
+
+def url_shapes(public_url: str) -> list[str]:
+    return [
+        f"gallery: {public_url}/",
+        f"Telegram Mini App URL (BotFather): {public_url}/tg",
+        f"sign-in page (Login Widget, Discord): {public_url}/login",
+        f"Discord OAuth2 redirect: {public_url}/auth/discord/callback",
+    ]
+
+
+def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettings, *, close_client: bool) -> FastAPI:
+    """The gallery wired to the platforms: the Telegram Bot API (membership checks; its token
+    verifies Telegram sign-ins) and Discord OAuth2, each only when configured."""
+    token = telegram.token.get_secret_value().strip() if telegram.token else ""
+    discord = DiscordOAuth(settings) if settings.discord_enabled else None
+    bot = Bot(token, base_url=telegram.base_url, base_file_url=telegram.base_file_url) if token else None
+    memberships = Memberships(
+        client, settings.membership_ttl_s, telegram_bot=bot, telegram_owner_ids=telegram.owner_ids, discord=discord
+    )
+    app = create_app(settings, client, telegram_token=token or None, memberships=memberships, discord=discord)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if bot is not None:
+            await bot.initialize()
+        log.info("rapbot web: gallery at %s/", settings.public_url)
+        try:
+            yield
+        finally:
+            if bot is not None:
+                await bot.shutdown()
+            if close_client:
+                await client.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def run(settings: WebSettings | None = None) -> None:
+    import uvicorn
+
+    from bot.startup import StartupError, describe_validation, open_client
+    from worker.metrics import observe_frontend
+
+    try:
+        settings = settings or WebSettings()
+        settings.require_secret()
+    except ValidationError as err:
+        raise SystemExit(f"rapbot web: {describe_validation(err, 'RAPBOT_WEB_')}") from None
+    except ValueError as err:
+        raise SystemExit(f"rapbot web: {err}") from None
+    try:
+        telegram = TelegramSettings()
+    except ValidationError as err:
+        raise SystemExit(f"rapbot web: {describe_validation(err, 'RAPBOT_TELEGRAM_')}") from None
+    if not (telegram.token and telegram.token.get_secret_value().strip()) and not settings.discord_enabled:
+        raise SystemExit(
+            "rapbot web: nobody could sign in: set RAPBOT_TELEGRAM_TOKEN (Telegram Mini App and Login "
+            "Widget) and/or RAPBOT_WEB_DISCORD_CLIENT_ID and RAPBOT_WEB_DISCORD_CLIENT_SECRET."
+        )
+    try:
+        client = observe_frontend(open_client())
+    except StartupError as err:
+        raise SystemExit(f"rapbot web: {err}") from None
+
+    app = build_app(settings, client, telegram, close_client=True)
+    for line in url_shapes(settings.public_url):
+        print(f"rapbot web: {line}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True, log_level="info")

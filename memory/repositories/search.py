@@ -1,0 +1,98 @@
+"""Exact per-scope nearest views in one SQL round trip (see DESIGN.md "Retrieval")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session
+
+from memory.errors import StoreUnavailable
+from memory.repositories.concepts import concept_info
+from memory.types import SearchHit
+
+# Exact per-scope top-k for every query row in one statement (see DESIGN.md "Retrieval"): the btree
+# on (scope_id, encoder) narrows to the readable scopes, then an exact sort by cosine distance. The
+# concepts come back in the same round trip. The queries are cast to vector[] once up front: a
+# per-row CAST(text AS vector) in the ORDER BY re-parses the query for every row (25x slower).
+# Run on the raw psycopg cursor (see _vector_cursor): `%(queries)b` sends the query vectors in
+# pgvector's binary format, which SQLAlchemy's text-format binds cannot. Stored and query vectors
+# are unit length (validation.unit_vectors), so the inner product (`<#>`, negated) is the cosine
+# similarity at a third of the cost of `<=>`, which recomputes both norms for every row.
+# Negative views (crops the user said are not that concept) never rank: the top-k is over the
+# concepts' own views, and each hit row carries its concept's best negative similarity for that same
+# query row (a handful of rows through ix_views_concept_id), so the caller can veto closer negatives.
+_SEARCH_SQL = """
+    WITH hits AS (
+        SELECT q.idx - 1 AS query_index, hit.id AS view_id, hit.concept_id, -hit.negated_ip AS similarity,
+               (SELECT -min(n.embedding <#> q.vec) FROM views n
+                WHERE n.concept_id = hit.concept_id AND n.negative
+                  AND n.encoder = %(encoder)s AND n.dim = %(dim)s) AS negative_similarity
+        FROM unnest(%(queries)b::vector[]) WITH ORDINALITY AS q(vec, idx)
+        CROSS JOIN LATERAL (
+            SELECT v.id, v.concept_id, v.embedding <#> q.vec AS negated_ip
+            FROM views v
+            WHERE v.scope_id = ANY(%(scopes)s) AND v.encoder = %(encoder)s AND v.dim = %(dim)s
+              AND NOT v.negative
+            ORDER BY v.embedding <#> q.vec
+            LIMIT %(k)s
+        ) AS hit
+    )
+    SELECT h.query_index, h.view_id, h.similarity, h.negative_similarity, c.id, c.scope_id, c.name,
+           c.description, c.category, c.created_by, c.created_at, c.updated_at, c.shared_from,
+           (SELECT count(*) FROM views cv WHERE cv.concept_id = c.id AND NOT cv.negative
+               AND NOT starts_with(cv.encoder, 'face:')) AS view_count,  -- face views are no photos
+           (SELECT count(*) FROM views cv WHERE cv.concept_id = c.id AND cv.negative) AS negative_count
+    FROM hits h JOIN concepts c ON c.id = h.concept_id
+"""
+
+
+def _vector_cursor(session: Session) -> Any:
+    """A raw psycopg cursor on the session's connection that sends numpy vectors in pgvector's
+    binary format: formatting 768 floats as text in Python and parsing them again in Postgres cost
+    over 1 ms per query vector. Only a dumper is registered (once per pooled connection), so what
+    the ORM reads back is unchanged."""
+    from psycopg.rows import namedtuple_row
+
+    conn = session.connection()
+    raw: Any = conn.connection.dbapi_connection
+    if not conn.info.get("rapbot_binary_vectors"):
+        from pgvector.psycopg.vector import VectorBinaryDumper
+        from psycopg.types import TypeInfo
+
+        info = TypeInfo.fetch(raw, "vector")
+        if info is None:  # pragma: no cover - the migrations create the extension before any search
+            raise StoreUnavailable("The database has no pgvector extension; run `rapbot db upgrade`.")
+        info.register(raw)  # also teaches psycopg vector[] for lists of vectors
+        dumper = type("QueryVectorDumper", (VectorBinaryDumper,), {"oid": info.oid})
+        raw.adapters.register_dumper("numpy.ndarray", dumper)
+        conn.info["rapbot_binary_vectors"] = True
+    return raw.cursor(row_factory=namedtuple_row)
+
+
+def nearest(
+    s: Session, scope_ids: Sequence[int], matrix: npt.NDArray[np.float32], encoder: str, k: int
+) -> list[SearchHit]:
+    """For each query row its top-k own (not negative) views of this encoder and dimension in these
+    scopes, unpooled; each hit carries its concept's best negative similarity for that query row."""
+    params = {
+        "queries": list(matrix),
+        "scopes": [int(sid) for sid in scope_ids],
+        "encoder": encoder,
+        "dim": int(matrix.shape[1]),
+        "k": int(k),
+    }
+    with _vector_cursor(s) as cursor:
+        rows = cursor.execute(_SEARCH_SQL, params).fetchall()
+    return [
+        SearchHit(
+            concept=concept_info(row, row.view_count, row.negative_count),
+            similarity=float(row.similarity),
+            query_index=row.query_index,
+            view_id=row.view_id,
+            negative_similarity=None if row.negative_similarity is None else float(row.negative_similarity),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,121 @@
+"""No import circles among rapbot's modules: read every module's imports with `ast` (nothing is
+imported) and look for a cycle. Imports under `if TYPE_CHECKING:` are left out: they never run."""
+
+from __future__ import annotations
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("bot", "worker", "memory", "model", "training", "rapbot", "migrations")
+
+
+def _modules(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
+    modules: dict[str, Path] = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return modules
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.Module, module_level_only: bool) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements that run: at module level (in if/try/with blocks too), and, unless
+    `module_level_only`, inside functions and classes; never those under `if TYPE_CHECKING:`."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If) and _is_type_checking(node):
+            pending.extend(node.orelse)
+        elif module_level_only and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        else:
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _targets(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool, modules: dict[str, Path]) -> set[str]:
+    """The rapbot modules an import statement loads (the deepest known module of each name)."""
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    else:
+        base = node.module or ""
+        if node.level:
+            package = importer if is_package else importer.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                package = package.rpartition(".")[0]
+            base = f"{package}.{base}" if base else package
+        # `from worker import metrics` loads worker.metrics; `from worker.x import f` loads worker.x.
+        names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+    return {target for target in map(known, names) if target and target != importer}
+
+
+def import_graph(
+    module_level_only: bool, root: Path = ROOT, packages: tuple[str, ...] = PACKAGES
+) -> dict[str, set[str]]:
+    modules = _modules(root, packages)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
+        graph[name] = set().union(
+            *(_targets(node, name, is_package, modules) for node in _imports(tree, module_level_only))
+        )
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as error:
+        return list(error.args[1])
+    return None
+
+
+def test_a_circle_through_an_import_inside_a_function_is_found(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.b import g\n")
+    (tmp_path / "pkg" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
+        "def g():\n    from . import a\n    return a\n"
+    )
+    assert _cycle(import_graph(True, tmp_path, ("pkg",))) is None
+    assert set(_cycle(import_graph(False, tmp_path, ("pkg",))) or []) == {"pkg.a", "pkg.b"}
+
+
+def test_the_graph_sees_the_imports_it_should() -> None:
+    graph = import_graph(module_level_only=False)
+    assert {"worker.mentions", "worker.grounding", "model.answers"} <= graph["worker.pipeline"]
+    assert "worker.metrics" in graph["worker.tasks"]  # `from worker import metrics`
+    assert "model.convert" in graph["model.generator"]  # module level since the circle is gone
+    assert "model.projector" in graph["training.trainer"]
+    module_level = import_graph(module_level_only=True)
+    # worker.cli imports worker.tasks inside a command only (the bots never load the networks).
+    assert "worker.tasks" in graph["worker.cli"] and "worker.tasks" not in module_level["worker.cli"]
+
+
+@pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "in-functions-too"])
+def test_no_import_cycles(module_level_only: bool) -> None:
+    cycle = _cycle(import_graph(module_level_only))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

@@ -1,0 +1,141 @@
+"""People by face, end to end through the in-process client: the tiny profile's networks (random
+CLIP, detector and generator) with dlib's REAL face weights, on a real Postgres + pgvector.
+
+The tiny CLIP has random weights, so with the memory's threshold at 0 it "recognises" every stored
+concept in every photo. That makes these tests sharp: when a person is NOT recognised in a photo,
+the face rule ruled them out, and when they are recognised at their face, the face matched."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from memory.store import MemoryStore
+from memory.types import ViewInfo, is_face_encoder
+from worker.local import LocalClient
+from worker.schemas import Requester
+
+FACE_BOX = (175.0, 76.0, 266.0, 167.0)  # her face in skimage's 512x512 astronaut photo
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def ultralytics_photo(name: str) -> bytes:
+    import ultralytics
+
+    return (Path(ultralytics.__file__).parent / "assets" / name).read_bytes()
+
+
+def stored_views(store: MemoryStore, who: Requester, name: str) -> list[ViewInfo]:
+    scope = store.scope(who.platform, "user", who.user_id)
+    (concept,) = store.get_by_names([scope.id], [name])
+    return store.views(concept.id)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
+    result = await client.remember(who, name, f"{name} from the photo", [photo])
+    if result.status == "candidates":
+        assert result.pending_id
+        result = await client.choose(who, result.pending_id, "whole")
+    assert result.status == "stored"
+
+
+@pytest.fixture
+async def eileen(client: LocalClient, alice: Requester, astronaut: Image.Image) -> Requester:
+    """alice's memory with "eileen" remembered from the astronaut photo, CLIP's threshold at 0."""
+    await client.update_settings(alice, similarity_threshold=0.0)
+    await remember_whole(client, alice, "eileen", jpeg(astronaut))
+    return alice
+
+
+async def test_remembering_a_person_stores_her_face_next_to_the_photo(
+    client: LocalClient, eileen: Requester, store: MemoryStore
+) -> None:
+    concept = (await client.list_concepts(eileen)).items[0]
+    assert concept.view_count == 1  # the face is not another photo
+    assert len((await client.show(eileen, "eileen")).images) == 1
+
+    views = stored_views(store, eileen, "eileen")
+    faces = [view for view in views if is_face_encoder(view.encoder)]
+    assert len(views) == 2 and len(faces) == 1
+    assert faces[0].box is not None
+    assert all(abs(a - b) <= 6 for a, b in zip(faces[0].box, FACE_BOX, strict=True))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ImageOps.mirror,
+        lambda im: im.resize((768, 768)),
+        lambda im: ImageEnhance.Brightness(im).enhance(0.7),
+    ],
+    ids=["mirrored", "1.5x", "darker"],
+)
+async def test_she_is_recognised_by_her_face_in_another_photo(
+    client: LocalClient, eileen: Requester, astronaut: Image.Image, edit: object
+) -> None:
+    photo = jpeg(edit(astronaut))  # type: ignore[operator]
+    answer = await client.answer(eileen, photo, "who is this?")
+
+    assert [r.name for r in answer.recognised] == ["eileen"]
+    seen = answer.recognised[0]
+    assert seen.similarity is not None and seen.similarity > 0.9  # a face's cosine, not CLIP's
+    assert seen.box is not None
+    x1, y1, x2, y2 = seen.box
+    assert 60 <= x2 - x1 <= 160 and 60 <= y2 - y1 <= 160  # her face's box, not the whole photo
+
+
+@pytest.mark.parametrize("photo", ["bus.jpg", "zidane.jpg"])
+async def test_someone_elses_face_rules_her_out_whatever_clip_says(
+    client: LocalClient, eileen: Requester, photo: str
+) -> None:
+    answer = await client.answer(eileen, ultralytics_photo(photo), "who is this?")
+
+    assert "eileen" not in {r.name for r in answer.recognised}
+
+
+async def test_with_no_face_visible_clip_decides_and_things_are_judged_by_clip(
+    client: LocalClient, eileen: Requester, photos: dict[str, bytes], astronaut: Image.Image
+) -> None:
+    # No face in the cat photo: she is judged by CLIP, which (random, threshold 0) keeps her.
+    assert "eileen" in {r.name for r in (await client.answer(eileen, photos["cat"], None)).recognised}
+
+    # A thing has no face view: a visible face never rules it out.
+    await remember_whole(client, eileen, "cup", photos["coffee"])
+    answer = await client.answer(eileen, jpeg(ImageOps.mirror(astronaut)), None)
+    assert [r.name for r in answer.recognised][0] == "eileen"
+    assert "cup" in {r.name for r in answer.recognised}
+    bus = await client.answer(eileen, ultralytics_photo("bus.jpg"), None)
+    assert {r.name for r in bus.recognised} == {"cup"}
+
+
+async def test_a_new_photo_of_her_adds_a_face_view_too(
+    client: LocalClient, eileen: Requester, astronaut: Image.Image, store: MemoryStore
+) -> None:
+    added = await client.add_view(eileen, "eileen", jpeg(ImageOps.mirror(astronaut)))
+
+    assert added.view_count == 2
+    views = stored_views(store, eileen, "eileen")
+    assert sum(is_face_encoder(view.encoder) for view in views) == 2
+
+
+async def test_another_memory_never_sees_her_face(
+    client: LocalClient, eileen: Requester, bob: Requester, astronaut: Image.Image
+) -> None:
+    await client.update_settings(bob, similarity_threshold=0.0)
+    answer = await client.answer(bob, jpeg(ImageOps.mirror(astronaut)), "who is this?")
+    assert answer.recognised == []
