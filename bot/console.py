@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import replies
-from bot.dispatch import Context, HeldChoice, Reply, Surface, dispatch
+from bot.dispatch import Context, HeldAnswer, HeldChoice, Reply, Surface, dispatch
 from bot.grammar import AddPhoto, Command, ParseError, Question, Remember, parse
 from bot.settings import ConsoleSettings
 from worker.client import RapClient
@@ -140,6 +140,7 @@ class ConsoleSession:
     out_dir: Path
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
     choice: HeldChoice = field(default_factory=HeldChoice)  # a /remember waiting for /choose
+    answered: HeldAnswer = field(default_factory=HeldAnswer)  # the last photo answer, for /yes and /no
     _written: int = field(default=0, init=False)  # files written, to keep their names unique
 
     async def handle_line(self, line: str) -> str:
@@ -166,7 +167,15 @@ class ConsoleSession:
         async def given() -> list[bytes]:
             return images
 
-        context = Context(self.who, self.client, given, self.settings.concepts_page_size, self.choice, CONSOLE_SURFACE)
+        context = Context(
+            self.who,
+            self.client,
+            given,
+            self.settings.concepts_page_size,
+            self.choice,
+            CONSOLE_SURFACE,
+            answered=self.answered,
+        )
         return self._render(await dispatch(command, context))
 
     def _render(self, reply: Reply) -> str:

@@ -23,6 +23,7 @@ from bot.grammar import (
     Command,
     Edit,
     Export,
+    Feedback,
     Forget,
     ForgetMe,
     Help,
@@ -92,7 +93,15 @@ class PageButtons:
     pages: int
 
 
-Buttons = ConfirmButtons | CandidateButtons | PageButtons
+@dataclass(frozen=True)
+class FeedbackButtons:
+    """Under a photo answer: "yes, that's <name>" / "no" for each concept it recognised, as
+    (name, feedback id); press with `feedback_given()`."""
+
+    offers: list[tuple[str, str]]
+
+
+Buttons = ConfirmButtons | CandidateButtons | PageButtons | FeedbackButtons
 
 
 @dataclass
@@ -139,6 +148,28 @@ class HeldChoice:
         self.pending_id = pending_id
 
 
+class LastAnswer(Protocol):
+    """Where a frontend keeps what its last photo answer recognised, per chat and user, for a typed
+    /yes or /no: concept name -> feedback id."""
+
+    def get(self) -> dict[str, str]: ...
+
+    def set(self, offers: dict[str, str]) -> None: ...
+
+
+@dataclass
+class HeldAnswer:
+    """The last answer's offers held in memory (one console session)."""
+
+    offers: dict[str, str] = field(default_factory=dict)
+
+    def get(self) -> dict[str, str]:
+        return dict(self.offers)
+
+    def set(self, offers: dict[str, str]) -> None:
+        self.offers = dict(offers)
+
+
 async def no_images() -> list[bytes]:
     return []
 
@@ -154,6 +185,7 @@ class Context:
     surface: Surface = field(default_factory=Surface)
     request_id: str | None = None  # the same for a redelivered chat update, so it is stored once
     member_name: Callable[[str], str] = str  # how to show a member id (Discord: their display name)
+    answered: LastAnswer = field(default_factory=HeldAnswer)  # for /yes and /no
 
 
 def private_reply(command: Command) -> bool:
@@ -176,6 +208,14 @@ async def dispatch(command: Command, ctx: Context) -> Reply:
         if refusal is not None:
             return Reply(refusal, private=True, refused=True)
         return await _act(command, ctx)
+    except RapError as err:
+        return Reply(replies.error(err), private=True, refused=True)
+
+
+async def feedback_given(feedback_id: str, correct: bool, ctx: Context) -> Reply:
+    """A yes / no button under a photo answer was pressed (its feedback id names the concept)."""
+    try:
+        return Reply(replies.feedback_done(await ctx.client.feedback(ctx.who, feedback_id, None, correct), correct))
     except RapError as err:
         return Reply(replies.error(err), private=True, refused=True)
 
@@ -222,6 +262,8 @@ async def _act(command: Command, ctx: Context) -> Reply:
                 return Reply(replies.need_photo("remember"), private=True, refused=True)
             result = await client.remember(who, name, description, images, request_id=ctx.request_id)
             return _remembered(result, ctx)
+        case Feedback(correct, name):
+            return await _feedback(ctx, correct, name)
         case Choose(choice):
             pending_id = ctx.pending.get()
             if pending_id is None:
@@ -300,7 +342,34 @@ async def _answer(ctx: Context, text: str) -> Reply:
         return Reply(replies.how_to_ask(), private=True, refused=True)
     image = images[0] if images else None
     result = await ctx.client.answer(ctx.who, image, text or None)
-    return Reply(replies.answer(result, with_photo=image is not None), photos=_annotated(result, image is not None))
+    text = replies.answer(result, with_photo=image is not None)
+    # Each concept seen in the photo can be confirmed or corrected (worker/learning.py).
+    offers = {r.name: r.feedback_id for r in result.recognised if r.feedback_id}
+    ctx.answered.set(offers)
+    buttons = FeedbackButtons(list(offers.items())) if offers and ctx.surface.buttons else None
+    if offers and not ctx.surface.buttons and ctx.surface.typed_commands:
+        text += "\n" + replies.feedback_hint(list(offers))
+    return Reply(text, photos=_annotated(result, image is not None), buttons=buttons)
+
+
+async def _feedback(ctx: Context, correct: bool, name: str | None) -> Reply:
+    """A typed /yes or /no about the last photo answer in this chat."""
+    offers = ctx.answered.get()
+    if not offers:
+        return Reply(replies.nothing_to_confirm(), private=True, refused=True)
+    if name is None:
+        if len(offers) > 1:
+            return Reply(replies.which_to_confirm(list(offers), correct), private=True, refused=True)
+        [(name, feedback_id)] = offers.items()
+    else:
+        key = name.casefold()
+        found = [(known, fid) for known, fid in offers.items() if known.casefold() == key]
+        if not found:
+            return Reply(replies.not_in_last_answer(name, list(offers)), private=True, refused=True)
+        name, feedback_id = found[0]
+    concept = await ctx.client.feedback(ctx.who, feedback_id, name, correct)
+    ctx.answered.set({known: fid for known, fid in offers.items() if fid != feedback_id})
+    return Reply(replies.feedback_done(concept, correct))
 
 
 def _annotated(result: AnswerResult, with_photo: bool) -> list[ReplyFile]:

@@ -115,6 +115,15 @@ class Choose:
 
 
 @dataclass(frozen=True)
+class Feedback:
+    """`/yes [name]` or `/no [name]` about the last photo answer: was that really <name>? No name:
+    the one concept it recognised."""
+
+    correct: bool
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None = None  # a command name without the slash, e.g. "remember"
 
@@ -157,6 +166,7 @@ Command = (
     | Purge
     | AutoCaption
     | Choose
+    | Feedback
     | Help
     | Start
     | Question
@@ -217,6 +227,8 @@ USAGE: dict[str, str] = {
     "purge": "/purge MEMBER_ID (group moderators)",
     "autocaption": "/autocaption on|off",
     "choose": "/choose 2, /choose whole or /choose cancel",
+    "yes": "/yes or /yes bo (after a photo answer: yes, that is bo)",
+    "no": "/no or /no bo (after a photo answer: no, that is not bo)",
     "help": "/help [command]",
     "start": "/start",
 }
@@ -439,6 +451,8 @@ def _build(command: str, args: str) -> Command:
         return AutoCaption(_parse_switch(args))
     if command == "choose":
         return Choose(_parse_choice(args))
+    if command in ("yes", "no"):
+        return Feedback(command == "yes", _need_name(command, args) if args else None)
     if command == "forgetme":
         if args and args.lower() != "confirm":
             raise ParseError("/forgetme takes only the word confirm.", command, USAGE[command])
@@ -487,6 +501,9 @@ def format_command(cmd: Command) -> str:
             return f"/autocaption {'on' if enabled else 'off'}"
         case Choose(choice):
             return f"/choose {choice}"
+        case Feedback(correct, name):
+            word = "/yes" if correct else "/no"
+            return f"{word} {name}" if name else word
         case ForgetMe(confirmed):
             return "/forgetme confirm" if confirmed else "/forgetme"
         case Help(topic):

@@ -57,6 +57,8 @@ COMMAND_SUMMARIES: tuple[tuple[str, str], ...] = (
     ("forget", "forget it"),
     ("share", "copy one of yours into this group"),
     ("choose", "pick which object you meant when I ask"),
+    ("yes", "yes, I recognised it right: I learn it as another photo"),
+    ("no", "no, that is not it: I stop calling it that"),
     ("export", "download everything you stored"),
     ("forgetme", "erase everything about you"),
     ("lock", "only moderators may change this group's memory"),
@@ -173,6 +175,40 @@ def answer(result: AnswerResult, with_photo: bool) -> str:
     if result.left_out:  # recognised beyond how many concepts the model takes per photo
         lines.append("also saw but left out: " + ", ".join(f"<{name}>" for name in result.left_out))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- yes / no after a photo answer
+
+
+def feedback_hint(names: Sequence[str]) -> str:
+    """Under a photo answer, where there are no buttons to press."""
+    if len(names) == 1:
+        return f"is that <{names[0]}>? /yes or /no teaches me."
+    return f"right? /yes NAME or /no NAME teaches me, e.g. /no {names[0]}"
+
+
+def feedback_done(concept: ConceptSummary, correct: bool) -> str:
+    if correct:
+        return f"thanks: I added that photo to <{concept.name}> (photos: {photo_counts(concept)})."
+    return (
+        f"noted: that is not <{concept.name}>, and I will not call it <{concept.name}> again "
+        f"(photos: {photo_counts(concept)})."
+    )
+
+
+def nothing_to_confirm() -> str:
+    return "There is nothing to say yes or no to: /yes and /no answer the last photo I recognised something in."
+
+
+def which_to_confirm(names: Sequence[str], correct: bool) -> str:
+    word = "/yes" if correct else "/no"
+    listed = ", ".join(f"<{name}>" for name in names)
+    return f"I recognised {listed} in that photo: say which, e.g. {word} {names[0]}"
+
+
+def not_in_last_answer(name: str, names: Sequence[str]) -> str:
+    listed = ", ".join(f"<{known}>" for known in names)
+    return f"I did not recognise <{name}> in the last photo (I saw {listed})."
 
 
 # ---------------------------------------------------------------- concepts

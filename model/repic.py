@@ -63,7 +63,8 @@ class RepicGenerator(TransformersGenerator):
 
         hf_logging.disable_progress_bar()  # a load bar is noise in a chat console and in worker logs
         path = self._checkpoint()
-        placement = {"device_map": self.device} if self.device.startswith("cuda") else {}
+        # On a GPU, load the weights straight there (7B would not fit twice in host memory).
+        placement: dict[str, Any] = {"device_map": self.device} if self.device.startswith("cuda") else {}
         model: Any = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=self.dtype, **placement)
         if self.adapter is not None:
             model = apply_adapter(model, self.adapter)

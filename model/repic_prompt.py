@@ -67,5 +67,8 @@ def repic_prompt(
         content.append({"type": "text", "text": REPIC_QUERY_PREFIX + question})
     else:
         content.append({"type": "text", "text": question})
-    messages = [{"role": "system", "content": REPIC_SYSTEM_PROMPT}, {"role": "user", "content": content}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": REPIC_SYSTEM_PROMPT},
+        {"role": "user", "content": content},
+    ]
     return RepicPrompt(messages, images)

@@ -31,7 +31,8 @@ class ModelSettings(BaseSettings):
     # Per-network overrides of the profile, e.g. "open_clip:ViT-L-14-336/openai".
     encoder: str | None = None
     detector: str | None = None  # an ultralytics weight name or path, e.g. "yolov8x-worldv2.pt"
-    # "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>" | "repic:<dir|hub id>" | "tiny-repic"
+    # "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>" | "repic:<dir|hub id>"
+    # | "tiny-repic"
     generator: str | None = None
     generator_adapter: Path | None = None  # a peft LoRA directory applied on top of the generator
     # How many recognised concepts a RePIC generator gets per photo (RePIC was evaluated on 4);

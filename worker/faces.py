@@ -48,9 +48,6 @@ class FaceVerdict:
         """Whether the face verdict, not CLIP, judges this concept."""
         return self.faces_visible and has_face_views(concept)
 
-    def matched_ids(self) -> set[int]:
-        return {match.concept.id for match in self.matches}
-
 
 def largest_face(finder: FaceFinder, crop: Image.Image) -> Face | None:
     """The face a remembered crop shows: the only one, or the largest when several are visible."""

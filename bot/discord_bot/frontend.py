@@ -15,16 +15,18 @@ from bot.discord_bot import identity, render
 from bot.discord_bot.attachments import AttachmentLike, BadAttachment, check_declared, read_image
 from bot.discord_bot.reply import InteractionReply, Outgoing
 from bot.discord_bot.settings import DiscordSettings
-from bot.discord_bot.views import CandidateView, ConfirmView
+from bot.discord_bot.views import CandidateView, ConfirmView, FeedbackView
 from bot.dispatch import (
     CandidateButtons,
     ConfirmButtons,
     Context,
+    FeedbackButtons,
     HeldChoice,
     Reply,
     Surface,
     confirmed,
     dispatch,
+    feedback_given,
     private_reply,
 )
 from bot.grammar import Choose, Command
@@ -153,4 +155,11 @@ def view_for(answer: Reply, owner_id: int, context: Context) -> discord.ui.View 
                 return (await confirmed(action, context)).text
 
             return ConfirmView(owner_id, go_ahead, confirm_label=(yes_label[:1].upper() + yes_label[1:])[:80])
+        case FeedbackButtons(offers):
+
+            async def teach(feedback_id: str, correct: bool) -> tuple[str, bool]:
+                outcome = await feedback_given(feedback_id, correct, context)
+                return outcome.text, outcome.refused
+
+            return FeedbackView(owner_id, offers, teach)
     return None  # pages are asked for with the /concepts option

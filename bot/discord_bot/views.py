@@ -1,4 +1,5 @@
-"""Buttons: confirming a destructive command, and choosing which detected object a photo is about."""
+"""Buttons: confirming a destructive command, choosing which detected object a photo is about, and
+yes / no to what a photo answer recognised."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from worker.schemas import Candidate
 log = logging.getLogger(__name__)
 
 MAX_CANDIDATE_BUTTONS = 23  # Discord allows 25 buttons in one message; two are Whole photo and Cancel
+MAX_FEEDBACK_ROWS = 5  # a yes and a no per recognised concept (a photo answer names at most a few)
 
 
 async def _refuse_stranger(interaction: discord.Interaction, owner_id: int) -> bool:
@@ -106,3 +108,56 @@ class CandidateView(ExpiringView):
 
         outcome = await _run_safely(partial(self.action, choice))
         await interaction.edit_original_response(content=render.text(outcome), view=None, attachments=[])
+
+
+class FeedbackView(ExpiringView):
+    """Under a photo answer: "Yes, <bo>" / "Not <bo>" for each concept it recognised, pressed by the
+    asker. A press teaches the memory (bot.dispatch.feedback_given) and takes that concept's buttons
+    away; the answer itself stays, also when the buttons expire."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        offers: list[tuple[str, str]],
+        action: Callable[[str, bool], Awaitable[tuple[str, bool]]],
+        timeout: float = 900.0,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.action = action
+        self._answers: list[tuple[discord.ui.Button[FeedbackView], str]] = []  # each button's feedback id
+        for row, (name, feedback_id) in enumerate(offers[:MAX_FEEDBACK_ROWS]):
+            self._add(f"Yes, {name}"[:80], discord.ButtonStyle.success, feedback_id, True, row)
+            self._add(f"Not {name}"[:80], discord.ButtonStyle.secondary, feedback_id, False, row)
+
+    def _add(self, label: str, style: discord.ButtonStyle, feedback_id: str, correct: bool, row: int) -> None:
+        button: discord.ui.Button[FeedbackView] = discord.ui.Button(label=label, style=style, row=row)
+        button.callback = partial(self.give, feedback_id=feedback_id, correct=correct)  # type: ignore[method-assign]
+        self._answers.append((button, feedback_id))
+        self.add_item(button)
+
+    async def give(self, interaction: discord.Interaction, feedback_id: str, correct: bool) -> None:
+        if await _refuse_stranger(interaction, self.owner_id):
+            return
+        await interaction.response.defer()  # a store write: may take longer than 3 s
+        try:
+            text, refused = await self.action(feedback_id, correct)
+        except Exception:
+            log.exception("a feedback button failed")
+            text, refused = replies.unexpected_error(), True
+        if not refused:
+            for button, answered in self._answers:
+                if answered == feedback_id:
+                    self.remove_item(button)
+            if not self.children:
+                self.stop()
+            await interaction.edit_original_response(view=self if self.children else None)
+        await interaction.followup.send(render.text(text), ephemeral=refused)
+
+    async def on_timeout(self) -> None:
+        if self.interaction is None:
+            return
+        try:
+            await self.interaction.edit_original_response(view=None)  # the answer stays
+        except discord.HTTPException:
+            log.info("could not take expired buttons away (the message is gone)")

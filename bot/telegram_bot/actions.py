@@ -15,6 +15,7 @@ from bot.dispatch import (
     CandidateButtons,
     ConfirmButtons,
     Context,
+    FeedbackButtons,
     PageButtons,
     PendingChoice,
     Reply,
@@ -46,6 +47,23 @@ class ChatChoice:
             self.pending.pop(self.key, None)
         else:
             self.pending[self.key] = pending_id
+
+
+@dataclass
+class ChatAnswer:
+    """The last photo answer's offers in one chat, for one user (kept in Services.answered)."""
+
+    answered: dict[tuple[int, int], dict[str, str]]
+    key: tuple[int, int]
+
+    def get(self) -> dict[str, str]:
+        return dict(self.answered.get(self.key, {}))
+
+    def set(self, offers: dict[str, str]) -> None:
+        if offers:
+            self.answered[self.key] = dict(offers)
+        else:
+            self.answered.pop(self.key, None)
 
 
 @dataclass
@@ -92,6 +110,7 @@ class Turn:
             pending or self.choice,
             TELEGRAM_SURFACE,
             _request_id(self.message),
+            answered=ChatAnswer(self.services.answered, (self.chat_id, self.user_id)),
         )
 
 
@@ -130,6 +149,8 @@ def keyboard_for(turn: Turn, reply: Reply) -> InlineKeyboardMarkup | None:
             return buttons.candidates_keyboard(pending_id, len(candidates))
         case PageButtons(page, pages):
             return buttons.pages_keyboard(page, pages)
+        case FeedbackButtons(offers):
+            return buttons.feedback_keyboard(offers)
         case ConfirmButtons(action, yes_label):
             confirmation = PendingConfirmation(action.kind, turn.user_id, turn.chat_id, action.name)
             return buttons.confirm_keyboard(turn.services.confirmations.add(confirmation), yes_label)

@@ -3,6 +3,7 @@
 ch|<pending id>|<1..N, whole, cancel>   choose a candidate box of a pending remember
 cp|<page>                               a page of /concepts
 ok|<token>, no|<token>                  confirm or decline a stored confirmation
+fb|<feedback id>|y, fb|<feedback id>|n  yes / no to a concept a photo answer recognised
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ class ConfirmData:
     accepted: bool
 
 
-ButtonData = ChooseData | PageData | ConfirmData
+@dataclass(frozen=True)
+class FeedbackData:
+    feedback_id: str
+    correct: bool
+
+
+ButtonData = ChooseData | PageData | ConfirmData | FeedbackData
 
 
 def parse_data(data: str | None) -> ButtonData | None:
@@ -51,6 +58,8 @@ def parse_data(data: str | None) -> ButtonData | None:
             return PageData(min(MAX_PAGE, max(1, int(parts[1]))))
         if parts[0] in ("ok", "no") and len(parts) == 2:
             return ConfirmData(parts[1], parts[0] == "ok")
+        if parts[0] == "fb" and len(parts) == 3 and parts[1] and parts[2] in ("y", "n"):
+            return FeedbackData(parts[1], parts[2] == "y")
     except ValueError:
         return None
     return None
@@ -66,6 +75,31 @@ def candidates_keyboard(pending_id: str, count: int) -> InlineKeyboardMarkup:
         ]
     )
     return InlineKeyboardMarkup(rows)
+
+
+def feedback_keyboard(offers: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """One row per recognised concept: "yes, <bo>" / "not <bo>"."""
+    rows = [
+        [
+            InlineKeyboardButton(f"yes, <{name}>", callback_data=f"fb|{feedback_id}|y"),
+            InlineKeyboardButton(f"not <{name}>", callback_data=f"fb|{feedback_id}|n"),
+        ]
+        for name, feedback_id in offers
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def without_feedback(markup: InlineKeyboardMarkup | None, feedback_id: str) -> InlineKeyboardMarkup | None:
+    """The keyboard without the row of an answered concept (None when nothing is left)."""
+    if markup is None:
+        return None
+    marker = f"fb|{feedback_id}|"
+    rows = [
+        list(row)
+        for row in markup.inline_keyboard
+        if not any(str(button.callback_data or "").startswith(marker) for button in row)
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def pages_keyboard(page: int, pages: int) -> InlineKeyboardMarkup | None:

@@ -13,9 +13,9 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot import grammar, replies
-from bot.dispatch import Confirmation, HeldChoice, confirmed, dispatch
+from bot.dispatch import Confirmation, HeldChoice, confirmed, dispatch, feedback_given
 from bot.telegram_bot import actions, media
-from bot.telegram_bot.buttons import ChooseData, ConfirmData, PageData, parse_data
+from bot.telegram_bot.buttons import ChooseData, ConfirmData, FeedbackData, PageData, parse_data, without_feedback
 from bot.telegram_bot.sending import chat_action, reply_text
 from bot.telegram_bot.services import SERVICES_KEY, Services, services
 from worker.errors import RapError
@@ -177,6 +177,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     raise
         case ConfirmData(token, accepted):
             await _confirm(update, turn, token, accepted)
+        case FeedbackData(feedback_id, correct):
+            reply = await feedback_given(feedback_id, correct, turn.context())
+            if reply.refused:  # expired, already answered, or not allowed: the presser only is told
+                await query.answer(reply.text[:_ALERT_LIMIT], show_alert=True)
+                return
+            await query.answer()
+            await query.edit_message_reply_markup(without_feedback(message.reply_markup, feedback_id))
+            await reply_text(message, reply.text)
 
 
 async def _confirm(update: Update, turn: actions.Turn, token: str, accepted: bool) -> None:

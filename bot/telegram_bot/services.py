@@ -30,6 +30,8 @@ class Services:
     confirmations: Confirmations = field(default_factory=Confirmations)
     # The last remember waiting for a choice, per (chat, user): lets `/choose 2` work like the buttons.
     pending: dict[tuple[int, int], str] = field(default_factory=dict)
+    # What the last photo answer recognised, per (chat, user): lets a typed `/yes` work like the buttons.
+    answered: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: TelegramSettings, client: RapClient, on_album: AlbumHandler) -> Services:

@@ -5,15 +5,18 @@ asked at sign-in and trusted for `membership_ttl_s`, then asked again."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from telegram import Bot, ChatMember
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot.web.discord_oauth import DiscordOAuth, Guild
 from bot.web.identity import GroupAccess, SignedInUser
 from worker.client import RapClient
+
+log = logging.getLogger(__name__)
 
 MEMBER_STATUSES = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 MODERATOR_STATUSES = frozenset({ChatMember.ADMINISTRATOR, ChatMember.OWNER})
@@ -86,8 +89,13 @@ class Memberships:
             async with gate:
                 try:
                     member = await bot.get_chat_member(int(chat_id), int(user_id))
-                except (TelegramError, ValueError):
+                except BadRequest:
                     return None  # not a member, or a chat the bot left
+                except (TelegramError, ValueError) as err:  # never the error's text: it may hold the token
+                    log.warning(
+                        "getChatMember failed (%s): chat %s left out of this sign-in", type(err).__name__, chat_id
+                    )
+                    return None
                 belongs = member.status in MEMBER_STATUSES or (
                     member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
                 )

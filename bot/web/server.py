@@ -44,14 +44,14 @@ def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettin
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if bot is not None:
-            await bot.initialize()
+        # No bot.initialize(): its getMe would make the gallery's start depend on the Bot API, and
+        # PTB's InvalidToken message quotes the token. Bot API calls work without it.
         log.info("rapbot web: gallery at %s/", settings.public_url)
         try:
             yield
         finally:
             if bot is not None:
-                await bot.shutdown()
+                await bot.request.shutdown()
             if close_client:
                 await client.close()
 

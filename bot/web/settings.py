@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_CHARS = 32
@@ -19,8 +19,8 @@ class WebSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Where users reach the gallery: links, the Mini App URL and OAuth redirects are built on it.
-    # Telegram opens Mini Apps only over https.
-    public_url: str = "http://127.0.0.1:8080"
+    # Telegram opens Mini Apps only over https. Unset: http://HOST:PORT.
+    public_url: str = ""
     # Signs the session cookie (at least 32 characters, e.g. `openssl rand -hex 32`). Required.
     session_secret: SecretStr | None = None
     session_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
@@ -46,8 +46,10 @@ class WebSettings(BaseSettings):
 
     @field_validator("public_url", "discord_api_base", "discord_authorize_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip().rstrip("/")
+        if not value and info.field_name == "public_url":
+            return value  # unset: filled in from host and port
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http:// or https:// URL")
         try:
@@ -55,6 +57,12 @@ class WebSettings(BaseSettings):
         except ValueError:
             raise ValueError("has a malformed port: it must be a number from 1 to 65535") from None
         return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> WebSettings:
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
 
     def require_secret(self) -> str:
         secret = self.session_secret.get_secret_value() if self.session_secret else ""

@@ -63,6 +63,7 @@ GOLDEN: list[tuple[str, Command]] = [
     ("/lock", Lock()),
     ("/unlock", Unlock()),
     ("/audit", Audit()),
+    ("/audit 5", Audit(5)),
     ("/threshold 0.8", Threshold(0.8)),
     ("/threshold 0,75", Threshold(0.75)),
     ("/threshold", Threshold(None)),
@@ -117,6 +118,8 @@ ERRORS: list[tuple[str, str]] = [
     ("/forgetme now", "only the word confirm"),
     ("/lock please", "takes no arguments"),
     ("/export all", "takes no arguments"),
+    ("/audit 51", "from 1 to 50"),
+    ("/audit all", "from 1 to 50"),
 ]
 
 
@@ -173,7 +176,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.builds(AutoCaption, st.booleans()),
     st.builds(Choose, st.integers(min_value=1, max_value=99) | st.sampled_from(["whole", "cancel"])),
     st.builds(ForgetMe, st.booleans()),
-    st.sampled_from([Export(), Lock(), Unlock(), Audit(), Start(), Help(None), Help("remember")]),
+    st.sampled_from([Export(), Lock(), Unlock(), Audit(), Audit(7), Start(), Help(None), Help("remember")]),
 )
 
 

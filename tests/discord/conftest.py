@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
-from PIL import Image
-
 from discord_gateway import FakeDiscord
+from PIL import Image
 
 from bot.discord_bot.app import RapBot
 from bot.discord_bot.commands import MemoryCommands

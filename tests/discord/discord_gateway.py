@@ -126,6 +126,7 @@ class FakeDiscord:
         self.state = bot._connection
         self.seen: list[Seen] = []
         self.files: dict[str, bytes] = {}  # the CDN: url -> bytes
+        self.deleted: list[int] = []  # interactions whose original response (e.g. "thinking…") was deleted
         self.everyone_sees_moderation = False  # a server admin's override of default permissions
         self._by_token: dict[str, int] = {}  # interaction token -> interaction id
         self._guild_roles: dict[int, dict[str, int]] = {}  # guild -> role name -> role id
@@ -279,6 +280,7 @@ class FakeDiscord:
         roles = self._guild_roles.setdefault(guild, {})
         wanted = [*who.roles, *([MODERATORS_ROLE] if who.manage_guild else [])]
         cached = self.state._get_or_create_unavailable_guild(guild)
+        self.state._add_guild(cached)  # the bot's cache, where the interaction's member finds its roles
         for name in wanted:
             if name not in roles:
                 roles[name] = snowflake()
@@ -373,6 +375,7 @@ class FakeDiscord:
             return {"interaction": callback}
         interaction_id = self._by_token.get(token, 0)
         if method == "DELETE":
+            self.deleted.append(interaction_id)
             return None
         message_id = snowflake()
         if method == "POST":  # a followup

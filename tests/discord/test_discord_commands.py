@@ -1,17 +1,21 @@
-"""Slash commands end to end: a mocked Interaction in, the real worker client (tiny profile) and a
-real Postgres behind; assertions on what the user sees and on what was stored."""
+"""Slash commands end to end through discord.py's real command tree: interaction payloads in (see
+discord_gateway.py), the real worker client (tiny profile) and a real Postgres behind; assertions
+on what the user sees and on what was stored."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import discord_fakes as fake
 import pytest
+from discord_gateway import FakeDiscord, Person, Refused, Seen, Upload, snowflake
 
+from bot.discord_bot.app import RapBot
 from bot.discord_bot.commands import MemoryCommands
 from bot.discord_bot.frontend import Frontend
 from bot.discord_bot.settings import DiscordSettings
-from bot.discord_bot.views import CandidateView, ConfirmView
 from worker.client import RapClient
 from worker.errors import RapError
 from worker.schemas import Requester
@@ -19,17 +23,21 @@ from worker.schemas import Requester
 JPEG = b"\xff\xd8\xff"
 
 
-def dm(who: Any) -> Requester:
+def dm(who: Person) -> Requester:
     return Requester(platform="discord", user_id=str(who.id))
 
 
-async def remember(
-    cmds: MemoryCommands, who: Any, photo: bytes, name: str = "bo", guild_id: int | None = None
-) -> fake.Shown:
-    it = fake.interaction(who, guild_id)
-    image = fake.attachment(photo, "photo.jpg")
-    await cmds.remember.callback(cmds, it, name=name, description="my shiba inu, loves chicken", image=image)
-    return fake.last(it)
+async def said(gateway: FakeDiscord, who: Person, command: str, guild: int | None = None, **options: Any) -> Seen:
+    seen = await gateway.invoke(who, command, guild, **options)
+    assert isinstance(seen, Seen), seen
+    return seen
+
+
+async def remember(gateway: FakeDiscord, who: Person, photo: bytes, name: str = "bo", guild: int | None = None) -> Seen:
+    image = Upload(photo, "photo.jpg")
+    return await said(
+        gateway, who, "remember", guild, name=name, description="my shiba inu, loves chicken", image=image
+    )
 
 
 async def names(client: RapClient, who: Requester) -> list[str]:
@@ -40,104 +48,81 @@ async def names(client: RapClient, who: Requester) -> list[str]:
 
 
 async def test_remember_one_subject_then_list_and_show_it(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    said = await remember(cmds, alice, photos["rocket"])
-    assert said.content.startswith("remembered <bo>") and "my shiba inu" in said.content
+    alice = Person()
+    stored = await remember(gateway, alice, photos["rocket"])
+    assert str(stored.content).startswith("remembered <bo>") and "my shiba inu" in str(stored.content)
     assert await names(rap_client, dm(alice)) == ["bo"]
 
-    listing = fake.interaction(alice)
-    await cmds.concepts.callback(cmds, listing, page=1)
-    assert "<bo>" in fake.last(listing).content and "1 remembered" in fake.last(listing).content
+    listing = str((await said(gateway, alice, "concepts", page=1)).content)
+    assert "<bo>" in listing and "1 remembered" in listing
 
-    showing = fake.interaction(alice)
-    await cmds.show.callback(cmds, showing, name="<bo>")  # brackets as in questions are accepted
-    shown = fake.last(showing)
-    assert "description: my shiba inu, loves chicken" in shown.content
-    assert len(shown.files) == 1 and fake.file_bytes(shown.files[0]).startswith(JPEG)
+    shown = await said(gateway, alice, "show", name="<bo>")  # brackets as in questions are accepted
+    assert "description: my shiba inu, loves chicken" in str(shown.content)
+    assert len(shown.files) == 1 and next(iter(shown.files.values())).startswith(JPEG)
 
 
 async def test_several_objects_ask_which_one_with_buttons_on_the_numbered_photo(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice, mallory = fake.user(), fake.user()
-    asked = await remember(cmds, alice, photos["astronaut"])
-    assert "Which one did you mean?" in asked.content
-    assert len(asked.files) == 1 and fake.file_bytes(asked.files[0]).startswith(JPEG)
-    view = asked.view
-    assert isinstance(view, CandidateView)
-    labels = [item.label for item in view.children if isinstance(item, fake.discord.ui.Button)]
+    alice, mallory = Person(), Person()
+    asked = await remember(gateway, alice, photos["astronaut"])
+    assert "Which one did you mean?" in str(asked.content)
+    assert list(asked.files) == ["rapbot-candidates.jpg"] and asked.files["rapbot-candidates.jpg"].startswith(JPEG)
+    labels = [button["label"] for button in asked.buttons]
     assert labels[-2:] == ["Whole photo", "Cancel"] and labels[0] == "1"
-    assert all(f"{label}. " in asked.content for label in labels[:-2])
+    assert all(f"{label}. " in str(asked.content) for label in labels[:-2])
 
     # Someone else cannot choose for alice.
-    stranger = fake.interaction(mallory)
-    await view.button("1").callback(stranger)
-    assert fake.last(stranger).ephemeral and "someone else" in fake.last(stranger).content
+    refused = await gateway.press(mallory, asked, "1")
+    assert refused.ephemeral and "someone else" in str(refused.content)
     assert await names(rap_client, dm(alice)) == []
 
-    press = fake.interaction(alice)
-    await view.button("2").callback(press)
-    assert fake.edited_to(press).startswith("remembered <bo>")
+    chosen = await gateway.press(alice, asked, "2")
+    assert str(chosen.content).startswith("remembered <bo>")
     detail = await rap_client.show(dm(alice), "bo")
     assert detail.concept.view_count == 1
 
 
 async def test_cancelling_the_choice_stores_nothing(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    asked = await remember(cmds, alice, photos["coffee"])
-    assert isinstance(asked.view, CandidateView)
-    press = fake.interaction(alice)
-    await asked.view.button("Cancel").callback(press)
-    assert "nothing was stored" in fake.edited_to(press)
+    alice = Person()
+    asked = await remember(gateway, alice, photos["coffee"])
+    assert "nothing was stored" in str((await gateway.press(alice, asked, "Cancel")).content)
     assert await names(rap_client, dm(alice)) == []
 
 
-async def test_addphoto_edit_and_rename(cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
+async def test_addphoto_edit_and_rename(gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]) -> None:
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
 
-    adding = fake.interaction(alice)
-    await cmds.addphoto.callback(cmds, adding, name="bo", image=fake.attachment(photos["chelsea"], "cat.jpg"))
-    assert "added a photo" in fake.last(adding).content and "[2 photos]" in fake.last(adding).content
+    adding = await said(gateway, alice, "addphoto", name="bo", image=Upload(photos["chelsea"], "cat.jpg"))
+    assert "added a photo" in str(adding.content) and "[2 photos]" in str(adding.content)
 
-    editing = fake.interaction(alice)
-    await cmds.edit.callback(cmds, editing, name="bo", description="my shiba inu, now 3 years old")
-    assert "now 3 years old" in fake.last(editing).content
+    editing = await said(gateway, alice, "edit", name="bo", description="my shiba inu, now 3 years old")
+    assert "now 3 years old" in str(editing.content)
 
-    renaming = fake.interaction(alice)
-    await cmds.rename.callback(cmds, renaming, old="bo", new="bobo")
-    assert fake.last(renaming).content == "renamed <bo> to <bobo>"
+    assert (await said(gateway, alice, "rename", old="bo", new="bobo")).content == "renamed <bo> to <bobo>"
     detail = await rap_client.show(dm(alice), "bobo")
     assert (detail.concept.view_count, detail.concept.description) == (2, "my shiba inu, now 3 years old")
     assert await names(rap_client, dm(alice)) == ["bobo"]
 
 
 async def test_forget_asks_first_and_cancel_keeps_it(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
 
-    asking = fake.interaction(alice)
-    await cmds.forget.callback(cmds, asking, name="bo")
-    prompt = fake.last(asking)
-    assert "Forget <bo>" in prompt.content and isinstance(prompt.view, ConfirmView)
-    cancel = fake.interaction(alice)
-    await prompt.view.cancel.callback(cancel)
-    assert "nothing was changed" in fake.edited_to(cancel)
+    prompt = await said(gateway, alice, "forget", name="bo")
+    assert "Forget <bo>" in str(prompt.content) and [b["label"] for b in prompt.buttons] == ["Forget bo", "Cancel"]
+    assert "nothing was changed" in str((await gateway.press(alice, prompt, "Cancel")).content)
     assert await names(rap_client, dm(alice)) == ["bo"]
 
-    asking = fake.interaction(alice)
-    await cmds.forget.callback(cmds, asking, name="bo")
-    view = fake.last(asking).view
-    assert isinstance(view, ConfirmView)
-    confirm = fake.interaction(alice)
-    await view.confirm.callback(confirm)
-    assert fake.edited_to(confirm) == "forgot <bo>"
+    prompt = await said(gateway, alice, "forget", name="bo")
+    assert (await gateway.press(alice, prompt, "Forget bo")).content == "forgot <bo>"
     assert await names(rap_client, dm(alice)) == []
 
 
@@ -145,43 +130,38 @@ async def test_forget_asks_first_and_cancel_keeps_it(
 
 
 async def test_caption_and_ask_name_what_they_recognise_on_a_labelled_photo(
-    cmds: MemoryCommands, photos: dict[str, bytes]
+    gateway: FakeDiscord, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
 
-    captioning = fake.interaction(alice)
-    await cmds.caption.callback(cmds, captioning, image=fake.attachment(photos["rocket"], "again.jpg"))
-    caption = fake.last(captioning)
+    caption = await said(gateway, alice, "caption", image=Upload(photos["rocket"], "again.jpg"))
     assert not caption.ephemeral
-    assert "recognised: <bo>" in caption.content
-    assert len(caption.files) == 1 and fake.file_bytes(caption.files[0]).startswith(JPEG)
-    assert "\x00" not in caption.content
+    assert "recognised: <bo>" in str(caption.content) and "\x00" not in str(caption.content)
+    assert list(caption.files) == ["rapbot-answer.jpg"] and caption.files["rapbot-answer.jpg"].startswith(JPEG)
 
-    asking = fake.interaction(alice)
-    image = fake.attachment(photos["rocket"], "again.jpg")
-    await cmds.ask.callback(cmds, asking, question="what is <bo> doing?", image=image)
-    assert "recognised: <bo>" in fake.last(asking).content
+    asked = await said(
+        gateway, alice, "ask", question="what is <bo> doing?", image=Upload(photos["rocket"], "again.jpg")
+    )
+    assert "recognised: <bo>" in str(asked.content)
 
-    text_only = fake.interaction(alice)
-    await cmds.ask.callback(cmds, text_only, question="what does <bo> like?", image=None)
-    answer = fake.last(text_only)
-    assert answer.content and not answer.ephemeral and answer.files == []
+    text_only = await said(gateway, alice, "ask", question="what does <bo> like?")
+    assert text_only.content and not text_only.ephemeral and not text_only.files
 
 
 async def test_ask_rapbot_on_a_message_uses_its_photo_and_refuses_one_without(
-    cmds: MemoryCommands, photos: dict[str, bytes]
+    cmds: MemoryCommands, gateway: FakeDiscord, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
-    with_photo = fake.message(alice, "", (fake.attachment(photos["rocket"], "launch.jpg"),))
-    it = fake.interaction(alice)
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
+    author = fake.user(alice.id)
+    with_photo = fake.message(author, "", (fake.attachment(photos["rocket"], "launch.jpg"),))
+    it = fake.interaction(author)
     await cmds.ask_about_message(it, with_photo)
     assert "recognised: <bo>" in fake.last(it).content
 
-    plain = fake.message(alice, "just words")
-    it = fake.interaction(alice)
-    await cmds.ask_about_message(it, plain)
+    it = fake.interaction(author)
+    await cmds.ask_about_message(it, fake.message(author, "just words"))
     assert fake.last(it).ephemeral and "no image" in fake.last(it).content
     it.response.defer.assert_not_awaited()
 
@@ -190,112 +170,100 @@ async def test_ask_rapbot_on_a_message_uses_its_photo_and_refuses_one_without(
 
 
 async def test_a_file_that_is_not_an_image_is_refused_before_any_work(
-    cmds: MemoryCommands, rap_client: RapClient
+    gateway: FakeDiscord, rap_client: RapClient
 ) -> None:
-    alice = fake.user()
-    it = fake.interaction(alice, guild_id=fake.snowflake())
-    notes = fake.attachment(b"shopping list", "notes.txt", "text/plain")
-    await cmds.remember.callback(cmds, it, name="bo", description="x", image=notes)
-    said = fake.last(it)
-    assert said.ephemeral and "'notes.txt' is not an image" in said.content
-    it.response.defer.assert_not_awaited()
+    alice = Person()
+    notes = Upload(b"shopping list", "notes.txt", "text/plain")
+    refused = await said(gateway, alice, "remember", snowflake(), name="bo", description="x", image=notes)
+    assert refused.how == "response", "refused before deferring"
+    assert refused.ephemeral and "'notes.txt' is not an image" in str(refused.content)
     assert await names(rap_client, dm(alice)) == []
 
 
-async def test_a_too_large_image_is_refused(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
-) -> None:
-    alice = fake.user()
-    it = fake.interaction(alice)
-    huge = fake.attachment(photos["rocket"], "huge.jpg", size=50_000_000)
-    await cmds.caption.callback(cmds, it, image=huge)
-    assert fake.last(it).ephemeral and "too large" in fake.last(it).content
-    it.response.defer.assert_not_awaited()
+async def test_a_too_large_image_is_refused(gateway: FakeDiscord, photos: dict[str, bytes]) -> None:
+    refused = await said(gateway, Person(), "caption", image=Upload(photos["rocket"], "huge.jpg", size=50_000_000))
+    assert refused.how == "response" and refused.ephemeral and "too large" in str(refused.content)
 
 
 async def test_an_image_that_is_not_one_is_refused_privately_after_deferring(
-    cmds: MemoryCommands, rap_client: RapClient
+    gateway: FakeDiscord, rap_client: RapClient
 ) -> None:
-    alice = fake.user()
-    guild = fake.snowflake()
-    it = fake.interaction(fake.member(alice.id), guild_id=guild)
-    await cmds.remember.callback(cmds, it, name="bo", description="x", image=fake.attachment(b"<html>", "bo.jpg"))
-    said = fake.last(it)
-    assert said.ephemeral and "could not be read as an image" in said.content
-    it.delete_original_response.assert_awaited_once()  # the public "thinking…" goes away
+    alice, guild = Person(), snowflake()
+    refused = await said(gateway, alice, "remember", guild, name="bo", description="x", image=Upload(b"<html>"))
+    assert refused.how == "followup" and refused.ephemeral and "could not be read as an image" in str(refused.content)
+    assert refused.interaction_id in gateway.deleted, "the public thinking message goes away"
     group = Requester(platform="discord", user_id=str(alice.id), chat_kind="group", chat_id=str(guild))
     assert await names(rap_client, group) == []
 
 
 async def test_unknown_names_get_a_private_answer_and_change_nothing(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
     attempts: dict[str, dict[str, Any]] = {
         "show": {"name": "rex"},
         "edit": {"name": "rex", "description": "a cat"},
-        "addphoto": {"name": "rex", "image": fake.attachment(photos["chelsea"], "cat.jpg")},
+        "addphoto": {"name": "rex", "image": Upload(photos["chelsea"], "cat.jpg")},
         "forget": {"name": "rex"},
         "rename": {"old": "rex", "new": "max"},
     }
     for command, options in attempts.items():
-        it = fake.interaction(alice)
-        await getattr(cmds, command).callback(cmds, it, **options)
-        said = fake.last(it)
-        assert said.ephemeral and "rex" in said.content and "/concepts" in said.content and said.view is None, command
+        answer = await said(gateway, alice, command, **options)
+        content = str(answer.content)
+        assert answer.ephemeral and "rex" in content and "/concepts" in content and not answer.buttons, command
     detail = await rap_client.show(dm(alice), "bo")
     assert (await names(rap_client, dm(alice)), detail.concept.view_count) == (["bo"], 1)
 
 
 async def test_rate_limits_refuse_a_flood_without_doing_it(rap_client: RapClient, photos: dict[str, bytes]) -> None:
     strict = DiscordSettings(sync_commands=False, user_requests_per_minute=2)
-    cmds = MemoryCommands(Frontend.create(strict, rap_client))
-    alice = fake.user()
-    assert (await remember(cmds, alice, photos["rocket"], name="a")).content.startswith("remembered")
-    assert (await remember(cmds, alice, photos["rocket"], name="b")).content.startswith("remembered")
-    third = await remember(cmds, alice, photos["rocket"], name="c")
-    assert third.ephemeral and "try again in" in third.content
+    bot = RapBot(Frontend.create(strict, rap_client))
+    await bot.add_rapbot_cogs()
+    gateway = await FakeDiscord.start(bot)
+    alice = Person()
+    assert str((await remember(gateway, alice, photos["rocket"], name="a")).content).startswith("remembered")
+    assert str((await remember(gateway, alice, photos["rocket"], name="b")).content).startswith("remembered")
+    third = await remember(gateway, alice, photos["rocket"], name="c")
+    assert third.ephemeral and "try again in" in str(third.content)
     assert await names(rap_client, dm(alice)) == ["a", "b"]
-    assert (await remember(cmds, fake.user(), photos["rocket"], name="c")).content.startswith("remembered")
+    assert str((await remember(gateway, Person(), photos["rocket"], name="c")).content).startswith("remembered")
 
 
 # ---------------------------------------------------------------- personal data
 
 
-async def test_export_is_a_private_zip(cmds: MemoryCommands, photos: dict[str, bytes]) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
-    it = fake.interaction(fake.member(alice.id), guild_id=fake.snowflake())
-    await cmds.export.callback(cmds, it)
-    said = fake.last(it)
-    assert said.ephemeral and len(said.files) == 1
-    assert said.files[0].filename == "rapbot-export.zip"
-    assert any(name.endswith(".json") for name in fake.zip_names(said.files[0]))
-    assert any(name.endswith(".jpg") for name in fake.zip_names(said.files[0]))
+async def test_export_is_a_zip_in_a_dm_and_never_in_a_server(gateway: FakeDiscord, photos: dict[str, bytes]) -> None:
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
+    in_server = await said(gateway, alice, "export", snowflake())
+    assert in_server.ephemeral and "private chat" in str(in_server.content) and not in_server.files
+
+    exported = await said(gateway, alice, "export")
+    assert list(exported.files) == ["rapbot-export.zip"]
+    with zipfile.ZipFile(io.BytesIO(exported.files["rapbot-export.zip"])) as archive:
+        stored = archive.namelist()
+    assert any(name.endswith(".json") for name in stored) and any(name.endswith(".jpg") for name in stored)
 
 
 async def test_forgetme_erases_everything_after_the_owner_confirms(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"])
-    guild = fake.snowflake()
-    await remember(cmds, fake.member(alice.id), photos["rocket"], name="team rocket", guild_id=guild)
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
+    guild = snowflake()
+    await remember(gateway, alice, photos["rocket"], name="team rocket", guild=guild)
 
-    it = fake.interaction(alice)
-    await cmds.forgetme.callback(cmds, it)
-    prompt = fake.last(it)
-    assert "cannot be undone" in prompt.content and isinstance(prompt.view, ConfirmView)
+    assert "private chat" in str((await said(gateway, alice, "forgetme", guild)).content)
+    prompt = await said(gateway, alice, "forgetme")
+    assert "cannot be undone" in str(prompt.content) and "/forgetme confirm" not in str(prompt.content)
 
-    stranger = fake.interaction(fake.user())
-    await prompt.view.confirm.callback(stranger)
-    assert fake.last(stranger).ephemeral
+    refused = await gateway.press(Person(), prompt, "Erase everything")
+    assert refused.ephemeral
     assert await names(rap_client, dm(alice)) == ["bo"]
 
-    confirm = fake.interaction(alice)
-    await prompt.view.confirm.callback(confirm)
-    assert fake.edited_to(confirm).startswith("erased: 2 concept(s)")
+    erased = await gateway.press(alice, prompt, "Erase everything")
+    assert str(erased.content).startswith("erased: 2 concept(s)")
     group = Requester(platform="discord", user_id=str(alice.id), chat_kind="group", chat_id=str(guild))
     assert await names(rap_client, dm(alice)) == []
     assert await names(rap_client, group) == []
@@ -303,43 +271,42 @@ async def test_forgetme_erases_everything_after_the_owner_confirms(
         await rap_client.show(dm(alice), "bo")
 
 
-# ---------------------------------------------------------------- autocomplete
+# ---------------------------------------------------------------- autocomplete and expiry
 
 
 async def test_names_autocomplete_from_the_chats_memory(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    cmds: MemoryCommands, gateway: FakeDiscord, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    await remember(cmds, alice, photos["rocket"], name="bo")
-    await remember(cmds, alice, photos["rocket"], name="bobo")
-    await remember(cmds, alice, photos["rocket"], name="rex")
-    choices = await cmds.scope_names(fake.interaction(alice), "bo")
-    assert [c.value for c in choices] == ["bo", "bobo"]
-    assert [c.value for c in await cmds.scope_names(fake.interaction(alice), "")] == ["bo", "bobo", "rex"]
+    alice = Person()
+    for name in ("bo", "bobo", "rex"):
+        await remember(gateway, alice, photos["rocket"], name=name)
+    user = fake.user(alice.id)
+    assert [c.value for c in await cmds.scope_names(fake.interaction(user), "bo")] == ["bo", "bobo"]
+    assert [c.value for c in await cmds.scope_names(fake.interaction(user), "")] == ["bo", "bobo", "rex"]
     # In a server, the server's names; for /share, the user's own.
     in_guild = fake.interaction(fake.member(alice.id), guild_id=fake.snowflake())
     assert await cmds.scope_names(in_guild, "") == []
     assert [c.value for c in await cmds.own_names(in_guild, "re")] == ["rex"]
 
 
-async def test_unanswered_buttons_expire_with_a_message(cmds: MemoryCommands) -> None:
-    alice = fake.user()
-    it = fake.interaction(alice)
-    await cmds.forgetme.callback(cmds, it)
-    view = fake.last(it).view
-    assert isinstance(view, ConfirmView)
-    await view.on_timeout()
-    assert "expired" in str(it.edit_original_response.await_args.kwargs["content"])
-    assert it.edit_original_response.await_args.kwargs["view"] is None
+async def test_unanswered_buttons_expire_with_a_message(gateway: FakeDiscord) -> None:
+    alice = Person()
+    prompt = await said(gateway, alice, "forgetme")
+    expired = await gateway.timeout(prompt)
+    assert expired.how == "edit" and "expired" in str(expired.content) and not expired.buttons
 
 
 async def test_remember_with_several_photos_stores_one_concept_with_every_photo(
-    cmds: MemoryCommands, rap_client: RapClient, photos: dict[str, bytes]
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:
-    alice = fake.user()
-    it = fake.interaction(alice)
-    first, second = fake.attachment(photos["rocket"], "a.jpg"), fake.attachment(photos["chelsea"], "b.jpg")
-    await cmds.remember.callback(cmds, it, name="bo", description="my dog", image=first, image2=second)
-    said = fake.last(it)
-    assert said.content.startswith("remembered <bo>") and "2 photos" in said.content
+    alice = Person()
+    first, second = Upload(photos["rocket"], "a.jpg"), Upload(photos["chelsea"], "b.jpg")
+    stored = await said(gateway, alice, "remember", name="bo", description="my dog", image=first, image2=second)
+    assert str(stored.content).startswith("remembered <bo>") and "2 photos" in str(stored.content)
     assert (await rap_client.show(dm(alice), "bo")).concept.view_count == 2
+
+
+async def test_server_only_commands_are_not_offered_in_dms(gateway: FakeDiscord) -> None:
+    alice = Person()
+    assert isinstance(await gateway.invoke(alice, "share", name="bo"), Refused)
+    assert isinstance(await gateway.invoke(alice, "memory lock"), Refused)

@@ -3,6 +3,7 @@ concepts; a user's own concept reaches a server only through /share."""
 
 from __future__ import annotations
 
+import discord_fakes as fake
 from discord_gateway import FakeDiscord, Person, Refused, Seen, Upload, snowflake
 
 from bot.discord_bot.commands import MemoryCommands
@@ -28,6 +29,7 @@ async def test_two_users_dms_never_see_each_others_concepts(
     assert "alice's dog" not in str(shown.content) and not shown.files
     caption = await said(gateway, bob, "caption", image=Upload(photos["rocket"], "same.jpg"))
     assert "recognised: none" in str(caption.content)
+    assert await cmds.scope_names(fake.interaction(fake.user(bob.id)), "") == []  # autocomplete offers nothing
     # alice still recognises her own bo in the same photo
     mine = await said(gateway, alice, "caption", image=Upload(photos["rocket"], "same.jpg"))
     assert "recognised: <bo>" in str(mine.content)

@@ -87,7 +87,7 @@ async def test_every_command_is_registered_and_moderation_is_hidden_from_members
     payload = memory.to_dict(bot.tree)
     assert payload["default_member_permissions"] == discord.Permissions(manage_guild=True).value
     assert payload["contexts"] == [0]  # servers only
-    assert {sub.name for sub in memory.commands} == {"lock", "unlock", "threshold", "audit", "purge"}
+    assert {sub.name for sub in memory.commands} == {"lock", "unlock", "threshold", "autocaption", "audit", "purge"}
     # Names autocomplete from the chat's memory.
     show = bot.tree.get_command("show")
     assert isinstance(show, discord.app_commands.Command)

@@ -124,3 +124,33 @@ def test_share_and_export_carry_negatives(
         manifest = json.loads(archive.read("concepts.json"))
     flags = [[view["negative"] for view in concept["views"]] for concept in manifest["concepts"]]
     assert sorted(flags) == [[False, True], [False, True]]
+
+
+def test_downgrading_below_0003_drops_negatives_and_keeps_own_photos(empty_database_url: str) -> None:
+    """Without the column a negative view would read as one of the concept's photos: it goes."""
+    from sqlalchemy import create_engine, text
+
+    from memory.migrate import downgrade, upgrade
+
+    upgrade(empty_database_url)
+    store = MemoryStore(empty_database_url)
+    try:
+        scope = store.scope("telegram", "user", "alice")
+        store.add_concept(scope.id, Actor("alice"), "bo", "", "dog", make_view(1))
+        store.add_view(scope.id, Actor("alice"), "bo", _view(unit(5), (5, 5, 5)), negative=True)
+    finally:
+        store.close()
+    downgrade(empty_database_url, "0002")
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM views")).scalar_one() == 1
+    finally:
+        engine.dispose()
+    upgrade(empty_database_url)
+    store = MemoryStore(empty_database_url)
+    try:
+        info = store.get(store.scope("telegram", "user", "alice").id, Actor("alice"), "bo")
+        assert (info.view_count, info.negative_count) == (1, 0)
+    finally:
+        store.close()

@@ -57,11 +57,11 @@ def test_her_face_is_found_where_it_is_with_a_unit_128_d_descriptor(her: Face) -
 
 
 W, H = 512, 512
-EDITS: dict[str, tuple[Callable[[Image.Image], Image.Image], tuple[float, float, float, float]]] = {
+EDITS: dict[str, tuple[Callable[[Image.Image], Image.Image], tuple[float, ...]]] = {
     # edit -> where her face must then be
     "mirrored": (ImageOps.mirror, (W - FACE_BOX[2], FACE_BOX[1], W - FACE_BOX[0], FACE_BOX[3])),
-    "half size": (lambda im: im.resize((W // 2, H // 2)), tuple(c / 2 for c in FACE_BOX)),  # type: ignore[dict-item]
-    "1.5x size": (lambda im: im.resize((W * 3 // 2, H * 3 // 2)), tuple(c * 1.5 for c in FACE_BOX)),  # type: ignore[dict-item]
+    "half size": (lambda im: im.resize((W // 2, H // 2)), tuple(c / 2 for c in FACE_BOX)),
+    "1.5x size": (lambda im: im.resize((W * 3 // 2, H * 3 // 2)), tuple(c * 1.5 for c in FACE_BOX)),
     "cropped": (lambda im: im.crop((100, 20, 400, 300)), (75.0, 56.0, 166.0, 147.0)),
     "30% brighter": (lambda im: ImageEnhance.Brightness(im).enhance(1.3), FACE_BOX),
     "30% darker": (lambda im: ImageEnhance.Brightness(im).enhance(0.7), FACE_BOX),

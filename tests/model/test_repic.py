@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 from pydantic import ValidationError
+from tiny_vlms import BO, MAM, QUERY, TOY, photo
 from typer.testing import CliRunner
 
 from model.cli import register
@@ -17,15 +18,13 @@ from model.settings import ModelSettings
 from model.types import ConceptRef, GenerationRequest
 from model.weights import RAP_VISION_TOWER, WeightsMissing
 
-from tiny_vlms import BO, MAM, QUERY, TOY, photo
-
 VISION = "<|vision_start|><|image_pad|><|vision_end|>"
 CUP = ConceptRef("cup", "my blue mug", photo((20, 20, 220), (64, 48)), box=(0, 0, 20, 20), score=0.5)
 
 
-def tiny_settings(**overrides: object) -> ModelSettings:
+def tiny_settings() -> ModelSettings:
     # Greedy and short: the random model writes noise, and equal inputs must give equal answers.
-    return ModelSettings(device="cpu", dtype="float32", max_new_tokens=6, deterministic=True, **overrides)  # type: ignore[arg-type]
+    return ModelSettings(device="cpu", dtype="float32", max_new_tokens=6, deterministic=True)
 
 
 @pytest.fixture(scope="module")

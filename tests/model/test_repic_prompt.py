@@ -120,7 +120,8 @@ def test_four_concepts_text_keeps_retrieval_order(processor: Any) -> None:
         + TAIL
     )
     assert render(processor, "q.jpg", [TOY, MAM, BO, CUP], "Give a personalized caption of this image.") == expected
-    assert repic_prompt("q.jpg", [TOY, MAM, BO, CUP], "x").images == ["toy1.jpg", "mam.jpg", "bo.jpg", "cup.jpg", "q.jpg"]
+    images = repic_prompt("q.jpg", [TOY, MAM, BO, CUP], "x").images
+    assert images == ["toy1.jpg", "mam.jpg", "bo.jpg", "cup.jpg", "q.jpg"]
 
 
 def test_question_without_a_photo_keeps_references_and_drops_the_query_phrase(processor: Any) -> None:

@@ -29,7 +29,7 @@ async def remember_whole(bot: Harness, chatter: Chatter, photo: bytes, caption: 
 
 async def test_locked_group_refuses_members_but_not_moderators(bot: Harness, photos: dict[str, bytes]) -> None:
     admin, member, owner = setup_group(bot)
-    assert "Only this group's moderators" in (await bot.send(member.text, "/lock"))[0]
+    assert "Only moderators can" in (await bot.send(member.text, "/lock"))[0]
     locked = await bot.send(admin.text, "/lock")
     assert "locked: yes" in locked[0]
 
@@ -71,16 +71,16 @@ async def test_anonymous_admin_counts_as_moderator(bot: Harness) -> None:
 async def test_threshold_audit_and_purge(bot: Harness, photos: dict[str, bytes]) -> None:
     admin, member, _ = setup_group(bot)
     assert "threshold:" in (await bot.send(member.text, "/threshold"))[0], "anyone may read the settings"
-    assert "Only this group's moderators" in (await bot.send(member.text, "/threshold 0.5"))[0]
+    assert "Only moderators can" in (await bot.send(member.text, "/threshold 0.5"))[0]
     assert "threshold: 0.50" in (await bot.send(admin.text, "/threshold 0.5"))[0]
 
     await remember_whole(bot, member, photos["rocket"], "/remember rocky: our rocket")
     members_message = member.text("look at our rocket")  # not addressed to the bot: no reply
     audit = await bot.send(admin.text, "/audit")
     assert "202  add  <rocky>" in audit[0], audit
-    assert "Only this group's moderators" in (await bot.send(member.text, "/audit"))[0]
+    assert "Only moderators can" in (await bot.send(member.text, "/audit"))[0]
 
-    assert "Only this group's moderators" in (await bot.send(member.text, "/purge 202"))[0]
+    assert "Only moderators can" in (await bot.send(member.text, "/purge 202"))[0]
     purged = await bot.send(admin.text, "/purge", reply_to=members_message)
     assert "removed 1 concept(s) contributed by 202" in purged[0]
     assert "I remember nothing" in (await bot.send(admin.text, "/concepts"))[0]

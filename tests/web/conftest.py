@@ -140,8 +140,13 @@ async def _seed(client: RapClient) -> None:
     await remember(client, tg(ALICE), "bo", "my shiba inu, loves chicken", jpeg("chelsea"))
     await remember(client, tg(BOB), "rex", "bob's own dog", jpeg("coffee"))
     await remember(client, tg(ALICE, CLUB), "mascot", "the club's mascot", jpeg("astronaut"))
-    await remember(client, Requester(platform="telegram", user_id=str(BOB), chat_kind="group", chat_id=str(CLUB)),
-                   "bobcat", "bob's contribution", jpeg("rocket"))
+    await remember(
+        client,
+        Requester(platform="telegram", user_id=str(BOB), chat_kind="group", chat_id=str(CLUB)),
+        "bobcat",
+        "bob's contribution",
+        jpeg("rocket"),
+    )
     await remember(client, tg(CAROL, OTHER), "secret", "carol's group only", jpeg("camera"))
     for guild, name in ((GUILD_MEMBER, "guildpet"), (GUILD_MOD, "modpet"), ("903", "strangerpet")):
         who = Requester(platform="discord", user_id="555", chat_kind="group", chat_id=guild, moderator=True)
@@ -176,9 +181,7 @@ def gallery(web_client: RapClient, platforms: FakePlatforms) -> Iterator[Gallery
             telegram_bot_username="rapbot_test_bot",
         )
         platforms.discord_redirect_uri = f"{server.url}/auth/discord/callback"
-        telegram = TelegramSettings(
-            token=TOKEN, base_url=f"{fake_url}/bot", base_file_url=f"{fake_url}/file/bot"
-        )
+        telegram = TelegramSettings(token=TOKEN, base_url=f"{fake_url}/bot", base_file_url=f"{fake_url}/file/bot")
         holder["app"] = build_app(settings, web_client, telegram, close_client=False)
         with server as url:
             yield Gallery(url, web_client, platforms)

@@ -8,7 +8,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-
+import pytest
 from conftest import (
     ALICE,
     BOB,
@@ -147,3 +147,16 @@ def test_sign_out_ends_the_session(gallery: Gallery) -> None:
     http = gallery.sign_in(ALICE)
     assert http.post("/logout", data={"csrf_token": gallery.csrf(http)}).status_code == 303
     assert http.get("/m/me").status_code == 303
+
+
+def test_rapbot_web_refuses_to_start_without_a_session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.web.server import run
+    from bot.web.settings import WebSettings
+
+    monkeypatch.delenv("RAPBOT_TELEGRAM_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run(WebSettings(session_secret="short"))
+    assert "RAPBOT_WEB_SESSION_SECRET" in str(stopped.value)
+    with pytest.raises(SystemExit) as stopped:
+        run(WebSettings(session_secret="s" * 40))
+    assert "nobody could sign in" in str(stopped.value)

@@ -93,7 +93,13 @@ class FakePlatforms:
             if method == "getChat":
                 title = self.chat_titles.get(chat_id, "a group")
                 return _ok(
-                    {"id": chat_id, "type": "supergroup", "title": title, "accent_color_id": 0, "max_reaction_count": 11}
+                    {
+                        "id": chat_id,
+                        "type": "supergroup",
+                        "title": title,
+                        "accent_color_id": 0,
+                        "max_reaction_count": 11,
+                    }
                 )
             if method == "getChatMember":
                 user_id = int(str(params.get("user_id", "0")))

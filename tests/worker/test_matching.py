@@ -25,4 +25,3 @@ def test_comparable_boxes_become_candidates_strongest_first() -> None:
 def test_no_box_means_the_whole_photo() -> None:
     subject = pick_subject([], (100, 100), 2.0, 6)
     assert subject.box is None and subject.candidates == []
-
