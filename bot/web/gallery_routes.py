@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,8 +32,6 @@ writes = [Depends(check_csrf)]
 def back_to(memory: OpenMemory, name: str | None = None) -> RedirectResponse:
     target = f"/m/{memory.key}"
     if name is not None:
-        from urllib.parse import quote
-
         target += f"/concept?name={quote(name)}"
     return RedirectResponse(target, status_code=303)
 

@@ -59,7 +59,7 @@ def test_no_two_settings_read_the_same_variable() -> None:
 def test_compose_file_is_valid(tmp_path: Path) -> None:
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")  # what the README tells a user to do first
-    for profile in ([], ["--profile", "telegram"], ["--profile", "discord"]):
+    for profile in ([], ["--profile", "telegram"], ["--profile", "discord"], ["--profile", "web"]):
         checked = subprocess.run(
             ["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), *profile, "config", "-q"],
             capture_output=True,
