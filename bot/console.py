@@ -25,6 +25,8 @@ from bot import replies
 from bot.dispatch import Context, HeldAnswer, HeldChoice, Reply, Surface, dispatch
 from bot.grammar import AddPhoto, Command, ParseError, Question, Remember, parse
 from bot.settings import ConsoleSettings
+from bot.web.console_signin import sign_in_link
+from bot.web.settings import WebSettings
 from worker.client import RapClient
 from worker.errors import RapError
 from worker.schemas import Requester
@@ -141,6 +143,8 @@ class ConsoleSession:
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
     choice: HeldChoice = field(default_factory=HeldChoice)  # a /remember waiting for /choose
     answered: HeldAnswer = field(default_factory=HeldAnswer)  # the last photo answer, for /yes and /no
+    # Where `rapbot web` serves the gallery: the console runs on the same machine, so the local URL will do.
+    gallery_url: str = field(default_factory=lambda: WebSettings().public_url)
     _written: int = field(default=0, init=False)  # files written, to keep their names unique
 
     async def handle_line(self, line: str) -> str:
@@ -175,6 +179,8 @@ class ConsoleSession:
             self.choice,
             CONSOLE_SURFACE,
             answered=self.answered,
+            gallery_url=self.gallery_url,
+            gallery_sign_in=lambda: sign_in_link(WebSettings(), self.who),
         )
         return self._render(await dispatch(command, context))
 

@@ -26,6 +26,7 @@ from bot.grammar import (
     Feedback,
     Forget,
     ForgetMe,
+    Gallery,
     Help,
     ListConcepts,
     Lock,
@@ -101,7 +102,17 @@ class FeedbackButtons:
     offers: list[tuple[str, str]]
 
 
-Buttons = ConfirmButtons | CandidateButtons | PageButtons | FeedbackButtons
+@dataclass(frozen=True)
+class LinkButton:
+    """A button that opens a web page: the gallery. `mini_app_url`, when set, is the same gallery as a
+    Telegram Mini App (private chats only: Telegram allows Mini App buttons there)."""
+
+    label: str
+    url: str
+    mini_app_url: str | None = None
+
+
+Buttons = ConfirmButtons | CandidateButtons | PageButtons | FeedbackButtons | LinkButton
 
 
 @dataclass
@@ -186,6 +197,9 @@ class Context:
     request_id: str | None = None  # the same for a redelivered chat update, so it is stored once
     member_name: Callable[[str], str] = str  # how to show a member id (Discord: their display name)
     answered: LastAnswer = field(default_factory=HeldAnswer)  # for /yes and /no
+    gallery_url: str | None = None  # the web gallery's public base URL; None: no gallery (/gallery says so)
+    # A link that signs the asker in to the gallery, where the frontend can make one (the console).
+    gallery_sign_in: Callable[[], str | None] | None = None
 
 
 def private_reply(command: Command) -> bool:
@@ -328,6 +342,8 @@ async def _act(command: Command, ctx: Context) -> Reply:
             return Reply(replies.help_text(topic))
         case Start():
             return Reply(replies.start_text())
+        case Gallery():
+            return _gallery(ctx)
         case OtherBot():
             return Reply("")  # addressed to another bot
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
@@ -370,6 +386,20 @@ async def _feedback(ctx: Context, correct: bool, name: str | None) -> Reply:
     concept = await ctx.client.feedback(ctx.who, feedback_id, name, correct)
     ctx.answered.set({known: fid for known, fid in offers.items() if fid != feedback_id})
     return Reply(replies.feedback_done(concept, correct))
+
+
+def _gallery(ctx: Context) -> Reply:
+    """A link to this chat's memory in the web gallery (bot/web): the group's in a group, the
+    user's own in a private chat. Signing in there proves who they are; the link grants nothing."""
+    if ctx.gallery_url is None:
+        return Reply(replies.gallery_unavailable(), private=True, refused=True)
+    base = ctx.gallery_url.rstrip("/")
+    in_group = ctx.who.chat_kind == "group" and ctx.who.chat_id
+    url = f"{base}/m/g{ctx.who.chat_id}" if in_group else f"{base}/m/me"
+    mini_app = None if in_group else f"{base}/tg"
+    button = LinkButton("Open the gallery", url, mini_app) if ctx.surface.buttons else None
+    sign_in = ctx.gallery_sign_in() if ctx.gallery_sign_in is not None else None
+    return Reply(replies.gallery_link(url, sign_in), buttons=button, private=True)
 
 
 def _annotated(result: AnswerResult, with_photo: bool) -> list[ReplyFile]:

@@ -134,6 +134,11 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Gallery:
+    """A link to the web gallery of this chat's memory."""
+
+
+@dataclass(frozen=True)
 class Question:
     """Anything that is not a command: a question, or nothing (a bare photo asks for a caption)."""
 
@@ -169,6 +174,7 @@ Command = (
     | Feedback
     | Help
     | Start
+    | Gallery
     | Question
     | OtherBot
 )
@@ -231,6 +237,7 @@ USAGE: dict[str, str] = {
     "no": "/no or /no bo (after a photo answer: no, that is not bo)",
     "help": "/help [command]",
     "start": "/start",
+    "gallery": "/gallery",
 }
 
 # ---------------------------------------------------------------- helpers
@@ -464,7 +471,7 @@ def _build(command: str, args: str) -> Command:
         return Start()  # Telegram deep links may carry a payload: ignored
     if command == "audit":
         return Audit(_parse_audit_limit(args))
-    simple: dict[str, Command] = {"export": Export(), "lock": Lock(), "unlock": Unlock()}
+    simple: dict[str, Command] = {"export": Export(), "lock": Lock(), "unlock": Unlock(), "gallery": Gallery()}
     _no_args(command, args)
     return simple[command]
 
@@ -510,6 +517,8 @@ def format_command(cmd: Command) -> str:
             return f"/help {topic}" if topic else "/help"
         case Start():
             return "/start"
+        case Gallery():
+            return "/gallery"
         case Export():
             return "/export"
         case Lock():

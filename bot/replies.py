@@ -30,6 +30,7 @@ from bot.grammar import (
     Unlock,
 )
 from bot.photos import PhotosAdded
+from bot.web.console_signin import LINK_MAX_AGE_S
 from worker.errors import NO_PENDING, RapError
 from worker.schemas import (
     AnswerResult,
@@ -59,6 +60,7 @@ COMMAND_SUMMARIES: tuple[tuple[str, str], ...] = (
     ("choose", "pick which object you meant when I ask"),
     ("yes", "yes, I recognised it right: I learn it as another photo"),
     ("no", "no, that is not it: I stop calling it that"),
+    ("gallery", "see this chat's memory as a photo gallery"),
     ("export", "download everything you stored"),
     ("forgetme", "erase everything about you"),
     ("lock", "only moderators may change this group's memory"),
@@ -88,6 +90,20 @@ def help_text(topic: str | None = None) -> str:
     lines += [f"  {USAGE[name]}  - {what}" for name, what in COMMAND_SUMMARIES]
     lines.append("In a group I use the group's shared memory; in a private chat, yours.")
     return "\n".join(lines)
+
+
+def gallery_link(url: str, sign_in: str | None = None) -> str:
+    text = f"This chat's memory as a photo gallery: {url}"
+    if sign_in is not None:
+        text += f"\nTo sign in, open this link within {LINK_MAX_AGE_S // 60} minutes: {sign_in}"
+    return text
+
+
+def gallery_unavailable() -> str:
+    return (
+        "The photo gallery is not set up on this bot. Its operator turns it on with rapbot web "
+        "and RAPBOT_WEB_PUBLIC_URL (docs/gallery.md)."
+    )
 
 
 def start_text() -> str:

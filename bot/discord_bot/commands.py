@@ -125,6 +125,10 @@ class MemoryCommands(commands.Cog):
     async def share(self, interaction: discord.Interaction, name: Name) -> None:
         await self.frontend.run(interaction, grammar.Share(clean_name(name)))
 
+    @app_commands.command(name="gallery", description="See this chat's memory as a photo gallery (a link).")
+    async def gallery(self, interaction: discord.Interaction) -> None:
+        await self.frontend.run(interaction, grammar.Gallery())
+
     @app_commands.command(name="export", description="Download everything you stored (a zip; in a DM with me).")
     async def export(self, interaction: discord.Interaction) -> None:
         await self.frontend.run(interaction, grammar.Export())

@@ -22,6 +22,7 @@ from bot.dispatch import (
     Context,
     FeedbackButtons,
     HeldChoice,
+    LinkButton,
     Reply,
     Surface,
     confirmed,
@@ -31,6 +32,7 @@ from bot.dispatch import (
 )
 from bot.grammar import Choose, Command
 from bot.ratelimit import RequestLimits
+from bot.web.settings import WebSettings
 from worker.client import Choice, RapClient
 from worker.schemas import Requester
 
@@ -46,11 +48,12 @@ class Frontend:
     settings: DiscordSettings
     client: RapClient
     limits: RequestLimits
+    gallery_url: str | None = None  # the web gallery's public URL (RAPBOT_WEB_PUBLIC_URL); None: not set up
 
     @classmethod
     def create(cls, settings: DiscordSettings, client: RapClient) -> Frontend:
         limits = RequestLimits.create(settings.user_requests_per_minute, settings.guild_requests_per_minute)
-        return cls(settings, client, limits)
+        return cls(settings, client, limits, WebSettings().announced_url)
 
     def requester(self, user: discord.User | discord.Member, guild_id: int | None) -> Requester:
         return identity.requester(user, guild_id, self.settings.moderator_role)
@@ -84,7 +87,17 @@ class Frontend:
             return await self.read_images(images)
 
         who = self.requester(user, guild_id)
-        return Context(who, self.client, fetch, PAGE_SIZE, HeldChoice(), DISCORD_SURFACE, request_id, member_name)
+        return Context(
+            who,
+            self.client,
+            fetch,
+            PAGE_SIZE,
+            HeldChoice(),
+            DISCORD_SURFACE,
+            request_id,
+            member_name,
+            gallery_url=self.gallery_url,
+        )
 
     async def run(
         self,
@@ -162,4 +175,8 @@ def view_for(answer: Reply, owner_id: int, context: Context) -> discord.ui.View 
                 return outcome.text, outcome.refused
 
             return FeedbackView(owner_id, offers, teach)
+        case LinkButton(label, url):
+            link = discord.ui.View(timeout=None)
+            link.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label=label, url=url))
+            return link
     return None  # pages are asked for with the /concepts option

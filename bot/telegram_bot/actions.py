@@ -16,6 +16,7 @@ from bot.dispatch import (
     ConfirmButtons,
     Context,
     FeedbackButtons,
+    LinkButton,
     PageButtons,
     PendingChoice,
     Reply,
@@ -111,6 +112,7 @@ class Turn:
             TELEGRAM_SURFACE,
             _request_id(self.message),
             answered=ChatAnswer(self.services.answered, (self.chat_id, self.user_id)),
+            gallery_url=self.services.gallery_url,
         )
 
 
@@ -151,6 +153,8 @@ def keyboard_for(turn: Turn, reply: Reply) -> InlineKeyboardMarkup | None:
             return buttons.pages_keyboard(page, pages)
         case FeedbackButtons(offers):
             return buttons.feedback_keyboard(offers)
+        case LinkButton(label, url, mini_app_url):
+            return buttons.link_keyboard(label, url, mini_app_url)
         case ConfirmButtons(action, yes_label):
             confirmation = PendingConfirmation(action.kind, turn.user_id, turn.chat_id, action.name)
             return buttons.confirm_keyboard(turn.services.confirmations.add(confirmation), yes_label)

@@ -78,6 +78,7 @@ _DESCRIPTIONS = {
     "rename": "rename it",
     "forget": "forget it",
     "share": "copy one of yours into this group",
+    "gallery": "see this chat's memory as a photo gallery",
     "export": "download everything you stored",
     "forgetme": "erase everything about you",
     "lock": "only moderators may change this group's memory",
@@ -87,8 +88,20 @@ _DESCRIPTIONS = {
     "audit": "who changed what, and when",
     "purge": "remove one member's contributions",
 }
-_PRIVATE_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "export", "forgetme")
-_GROUP_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share")
+_PRIVATE_MENU = (
+    "help",
+    "remember",
+    "addphoto",
+    "concepts",
+    "show",
+    "edit",
+    "rename",
+    "forget",
+    "gallery",
+    "export",
+    "forgetme",
+)
+_GROUP_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share", "gallery")
 _ADMIN_MENU = (*_GROUP_MENU, "lock", "unlock", "threshold", "autocaption", "audit", "purge")
 
 

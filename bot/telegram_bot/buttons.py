@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.grammar import MAX_CHOICE, MAX_PAGE
 from worker.client import Choice
@@ -126,3 +126,11 @@ def confirm_keyboard(token: str, yes: str) -> InlineKeyboardMarkup:
 
 
 ConfirmKind = Literal["forget", "forgetme"]
+
+
+def link_keyboard(label: str, url: str, mini_app_url: str | None = None) -> InlineKeyboardMarkup:
+    """One button opening the gallery: as a Mini App inside Telegram where one is allowed (private
+    chats, https), else as a link to the browser gallery."""
+    if mini_app_url is not None and mini_app_url.startswith("https://"):
+        return InlineKeyboardMarkup([[InlineKeyboardButton(label, web_app=WebAppInfo(mini_app_url))]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url)]])

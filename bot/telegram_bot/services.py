@@ -13,6 +13,7 @@ from bot.telegram_bot.albums import AlbumCollector, AlbumHandler
 from bot.telegram_bot.confirmations import Confirmations
 from bot.telegram_bot.moderators import ModeratorCache
 from bot.telegram_bot.settings import TelegramSettings
+from bot.web.settings import WebSettings
 from worker.client import RapClient
 from worker.schemas import Requester
 
@@ -32,6 +33,8 @@ class Services:
     pending: dict[tuple[int, int], str] = field(default_factory=dict)
     # What the last photo answer recognised, per (chat, user): lets a typed `/yes` work like the buttons.
     answered: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
+    # The web gallery's public URL (RAPBOT_WEB_PUBLIC_URL); None: /gallery says it is not set up.
+    gallery_url: str | None = None
 
     @classmethod
     def create(cls, settings: TelegramSettings, client: RapClient, on_album: AlbumHandler) -> Services:
@@ -41,6 +44,7 @@ class Services:
             client=client,
             moderators=ModeratorCache(settings.moderator_cache_ttl_s, settings.owner_ids),
             limits=RequestLimits.create(settings.user_rate_limit, settings.group_rate_limit, settings.rate_window_s),
+            gallery_url=WebSettings().announced_url,
         )
 
     async def requester(self, bot: Bot, chat: Chat, user_id: int, sender_chat: Chat | None = None) -> Requester:

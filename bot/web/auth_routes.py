@@ -1,5 +1,6 @@
 """Sign-in and sign-out: the Telegram Mini App (/tg posts `initData`), the Telegram Login Widget
-(its redirect to /auth/telegram/widget), Discord OAuth2 (/auth/discord and its callback)."""
+(its redirect to /auth/telegram/widget), Discord OAuth2 (/auth/discord and its callback), and the
+local console's sign-in links (/auth/console, bot/web/console_signin.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from bot.web.access import NotSignedIn, check_csrf, current_user, start_session, state_of
+from bot.web.console_signin import verify as verify_console_link
 from bot.web.identity import SignedInUser, SignInRefused
 from bot.web.pages import render
 from bot.web.telegram_signin import verify_init_data, verify_login_widget
@@ -101,6 +103,18 @@ async def discord_callback(request: Request, code: str = "", state: str = "") ->
     start_session(request, found.user)
     await web.memberships.discord_signed_in(found.user, found.access_token, found.guilds)
     return RedirectResponse("/", status_code=303)
+
+
+@router.get("/auth/console")
+async def console_link(request: Request, token: str = "") -> Response:
+    web = state_of(request)
+    try:
+        found = verify_console_link(web.settings.require_secret(), token)
+    except SignInRefused as refused:
+        return render(request, "error.html", 403, message=str(refused))
+    start_session(request, found.user)
+    web.memberships.signed_in_with(found.user, found.groups)
+    return RedirectResponse(found.landing, status_code=303)
 
 
 async def _signed_in(request: Request, user: SignedInUser) -> None:

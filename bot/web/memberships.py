@@ -48,8 +48,8 @@ class Memberships:
         never saw, e.g. after a restart): the user signs in again."""
         key = (user.platform, user.user_id)
         cached = self._known.get(key)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
+        if cached is not None and (cached[0] > self._clock() or user.platform == "console"):
+            return cached[1]  # a console link vouched for its group itself: there is no platform to ask again
         if user.platform == "telegram":
             found = await self._telegram_groups(user.user_id)
         elif user.platform == "discord" and self._discord and user.user_id in self._discord_tokens:
@@ -62,6 +62,10 @@ class Memberships:
     async def discord_signed_in(self, user: SignedInUser, access_token: str, guilds: list[Guild]) -> None:
         self._discord_tokens[user.user_id] = access_token
         self._remember((user.platform, user.user_id), await self._discord_groups(guilds))
+
+    def signed_in_with(self, user: SignedInUser, groups: list[GroupAccess]) -> None:
+        """Groups vouched for by the sign-in itself (a console link names the one group it was made in)."""
+        self._remember((user.platform, user.user_id), groups)
 
     def forget(self, user: SignedInUser) -> None:
         """Sign-out: the next sign-in asks the platform afresh."""

@@ -31,6 +31,21 @@ def url_shapes(public_url: str) -> list[str]:
     ]
 
 
+def sign_in_methods(settings: WebSettings, telegram: TelegramSettings) -> list[str]:
+    """What `rapbot web` says at start about who can sign in (the console's links always work)."""
+    found = []
+    if telegram.token and telegram.token.get_secret_value().strip():
+        found.append("sign-in: Telegram (Mini App and Login Widget)")
+    if settings.discord_enabled:
+        found.append("sign-in: Discord (OAuth2)")
+    if not found:
+        found.append(
+            "sign-in: only the console's /gallery links (set RAPBOT_TELEGRAM_TOKEN for Telegram, "
+            "RAPBOT_WEB_DISCORD_CLIENT_ID and RAPBOT_WEB_DISCORD_CLIENT_SECRET for Discord)"
+        )
+    return found
+
+
 def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettings, *, close_client: bool) -> FastAPI:
     """The gallery wired to the platforms: the Telegram Bot API (membership checks; its token
     verifies Telegram sign-ins) and Discord OAuth2, each only when configured."""
@@ -76,11 +91,8 @@ def run(settings: WebSettings | None = None) -> None:
         telegram = TelegramSettings()
     except ValidationError as err:
         raise SystemExit(f"rapbot web: {describe_validation(err, 'RAPBOT_TELEGRAM_')}") from None
-    if not (telegram.token and telegram.token.get_secret_value().strip()) and not settings.discord_enabled:
-        raise SystemExit(
-            "rapbot web: nobody could sign in: set RAPBOT_TELEGRAM_TOKEN (Telegram Mini App and Login "
-            "Widget) and/or RAPBOT_WEB_DISCORD_CLIENT_ID and RAPBOT_WEB_DISCORD_CLIENT_SECRET."
-        )
+    for line in sign_in_methods(settings, telegram):
+        print(f"rapbot web: {line}", flush=True)
     try:
         client = observe_frontend(open_client())
     except StartupError as err:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_CHARS = 32
@@ -58,11 +58,20 @@ class WebSettings(BaseSettings):
             raise ValueError("has a malformed port: it must be a number from 1 to 65535") from None
         return value
 
+    _public_url_set: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _default_public_url(self) -> WebSettings:
+        self._public_url_set = bool(self.public_url)
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def announced_url(self) -> str | None:
+        """The URL the chat bots link to in /gallery: only one the operator set (RAPBOT_WEB_PUBLIC_URL);
+        the local default means nothing on a phone."""
+        return self.public_url if self._public_url_set else None
 
     def require_secret(self) -> str:
         secret = self.session_secret.get_secret_value() if self.session_secret else ""

@@ -157,6 +157,18 @@ def test_rapbot_web_refuses_to_start_without_a_session_secret(monkeypatch: pytes
     with pytest.raises(SystemExit) as stopped:
         run(WebSettings(session_secret="short"))
     assert "RAPBOT_WEB_SESSION_SECRET" in str(stopped.value)
-    with pytest.raises(SystemExit) as stopped:
-        run(WebSettings(session_secret="s" * 40))
-    assert "nobody could sign in" in str(stopped.value)
+
+
+def test_rapbot_web_says_who_can_sign_in() -> None:
+    from bot.telegram_bot.settings import TelegramSettings
+    from bot.web.server import sign_in_methods
+    from bot.web.settings import WebSettings
+
+    secret = "s" * 40
+    [alone] = sign_in_methods(WebSettings(session_secret=secret), TelegramSettings(token=None))
+    assert alone.startswith("sign-in: only the console's /gallery links")
+    both = sign_in_methods(
+        WebSettings(session_secret=secret, discord_client_id="1", discord_client_secret="x"),
+        TelegramSettings(token="123:abc"),
+    )
+    assert both == ["sign-in: Telegram (Mini App and Login Widget)", "sign-in: Discord (OAuth2)"]
