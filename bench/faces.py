@@ -14,26 +14,14 @@ threshold tells them apart). Also prints the face finder's time per photo (HOG; 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    HF_HUB_OFFLINE="1",
-    TRANSFORMERS_OFFLINE="1",
-    YOLO_OFFLINE="1",
-    YOLO_AUTOINSTALL="0",
-    YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR") or tempfile.mkdtemp(prefix="rapbot-yolo-"),
-)
-
-import numpy as np  # noqa: E402
-from PIL import Image, ImageEnhance, ImageOps  # noqa: E402
+import offline_env  # noqa: F401  # isort: skip  (first: rapbot on sys.path, model hubs offline)
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
 
 
 def photos() -> tuple[Image.Image, dict[str, Image.Image], dict[str, Image.Image]]:

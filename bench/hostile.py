@@ -25,15 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    HF_HUB_OFFLINE="1",
-    TRANSFORMERS_OFFLINE="1",
-    YOLO_OFFLINE="1",
-    YOLO_AUTOINSTALL="0",
-    YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR") or tempfile.mkdtemp(prefix="rapbot-yolo-"),
-)
+import offline_env  # noqa: F401  (first: rapbot on sys.path, model hubs offline)
 
 # name -> (width, height, format): the two camera photos are skimage's astronaut, upscaled.
 CASES: dict[str, tuple[int, int, str]] = {

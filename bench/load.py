@@ -48,15 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    HF_HUB_OFFLINE="1",
-    TRANSFORMERS_OFFLINE="1",
-    YOLO_OFFLINE="1",
-    YOLO_AUTOINSTALL="0",
-    YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR") or tempfile.mkdtemp(prefix="rapbot-yolo-"),
-)
+from offline_env import ROOT
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver's import
 T = TypeVar("T")

@@ -24,15 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    HF_HUB_OFFLINE="1",
-    TRANSFORMERS_OFFLINE="1",
-    YOLO_OFFLINE="1",
-    YOLO_AUTOINSTALL="0",
-    YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR") or tempfile.mkdtemp(prefix="rapbot-yolo-"),
-)
+from offline_env import ROOT
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from memory.errors import DuplicatePhoto, QuotaExceeded
 from memory.types import Actor, ConceptInfo, NewView, is_face_encoder
 from model.types import Box, Face, FaceFinder
+from worker.learning import pool_unvetoed
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -34,6 +36,7 @@ class FaceMatch:
     concept: ConceptInfo
     similarity: float  # cosine of the face descriptors
     box: Box  # the face in the query photo
+    descriptor: npt.NDArray[np.float32]  # of that face: kept with it for a yes / no (worker/learning.py)
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,17 @@ def judge_faces(
     if not faces:
         return FaceVerdict()
     queries = np.stack([face.descriptor for face in faces])
-    hits = store.search(scope_ids, queries, finder.encoder_id, k=FACE_SEARCH_K)
+    # Per face, then pooled without the people a rejected face of this one vetoes (a "no, that is
+    # not her" stored that face as a negative view of her).
+    hits = pool_unvetoed(store.search(scope_ids, queries, finder.encoder_id, k=FACE_SEARCH_K, pooled=False))
     threshold = finder.similarity_threshold
     matches = [
-        FaceMatch(concept=hit.concept, similarity=hit.similarity, box=faces[hit.query_index].box)
+        FaceMatch(
+            concept=hit.concept,
+            similarity=hit.similarity,
+            box=faces[hit.query_index].box,
+            descriptor=faces[hit.query_index].descriptor.astype(np.float32),
+        )
         for hit in hits
         if hit.similarity >= threshold
     ]

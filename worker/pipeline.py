@@ -382,6 +382,19 @@ class Pipeline:
             )
             for hit in kept[:room]
         }
+        if self.bundle.faces is not None:  # a person recognised by face: yes / no is about that face
+            face_encoder = self.bundle.faces.encoder_id
+            for match in faces.matches[:limit]:
+                offers[match.concept.id] = offer_feedback(
+                    self.pending,
+                    self.settings.feedback_ttl_s,
+                    match.concept.scope_id,
+                    match.concept,
+                    _jpeg(image.crop(_int_box(match.box))),
+                    match.descriptor,
+                    face_encoder,
+                    match.box,
+                )
         beyond = [concept for concept, _, _ in by_face[limit:]] + [hit.concept for hit in kept[room:]]
         return seen, beyond, offers
 

@@ -17,16 +17,11 @@ from memory.types import FACE_ENCODER_PREFIX, ConceptInfo, ConceptPage, ScopeInf
 
 
 def _view_count(negative: bool) -> Any:
-    return (
-        select(func.count(View.id))
-        .where(
-            View.concept_id == Concept.id,
-            View.negative.is_(negative),
-            ~View.encoder.startswith(FACE_ENCODER_PREFIX, autoescape=True),  # a face view is no photo
-        )
-        .correlate(Concept)
-        .scalar_subquery()
-    )
+    """Its photos (a face view is no photo), or every crop said not to be it (a face included)."""
+    which = [View.concept_id == Concept.id, View.negative.is_(negative)]
+    if not negative:
+        which.append(~View.encoder.startswith(FACE_ENCODER_PREFIX, autoescape=True))
+    return select(func.count(View.id)).where(*which).correlate(Concept).scalar_subquery()
 
 
 def concept_info(row: Any, view_count: int, negative_count: int = 0) -> ConceptInfo:

@@ -12,10 +12,10 @@ import zipfile
 
 import httpx
 import pytest
-from conftest import ALICE, BOB, CAROL, CLUB, OTHER, Gallery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from web_testkit import ALICE, BOB, CAROL, CLUB, OTHER, Gallery
 
 from worker.schemas import Requester
 
@@ -146,7 +146,7 @@ def _club_member(user_id: int) -> Requester:
 
 
 def test_upload_adds_a_photo(gallery: Gallery, bob: httpx.Client) -> None:
-    from conftest import jpeg
+    from web_testkit import jpeg
 
     assert bob.get("/m/me/photo", params={"name": "rex", "view": 1}).status_code == 404
     token = gallery.csrf(bob, "/m/me/concept?name=rex")

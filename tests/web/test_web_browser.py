@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, CLUB, Gallery, init_data, jpeg, remember, tg
+from web_testkit import ALICE, CLUB, Gallery, init_data, jpeg, remember, tg
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

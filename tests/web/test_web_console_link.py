@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, Gallery, jpeg, remember
+from web_testkit import SECRET, Gallery, jpeg, remember
 
 from bot.console import ConsoleSession, make_requester
 from bot.settings import ConsoleSettings

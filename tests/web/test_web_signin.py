@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import (
+from web_testkit import (
     ALICE,
     BOB,
     CLIENT_ID,
@@ -55,14 +55,14 @@ def test_tampered_init_data_is_refused(gallery: Gallery) -> None:
 
 
 def test_init_data_signed_with_another_token_is_refused(gallery: Gallery) -> None:
-    import conftest
+    import web_testkit
 
-    original = conftest.TOKEN
-    conftest.TOKEN = "7000001:another-bots-token"
+    original = web_testkit.TOKEN
+    web_testkit.TOKEN = "7000001:another-bots-token"
     try:
         other = init_data(ALICE)
     finally:
-        conftest.TOKEN = original
+        web_testkit.TOKEN = original
     assert gallery.browser().post("/auth/telegram/webapp", data={"init_data": other}).status_code == 403
 
 

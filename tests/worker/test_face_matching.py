@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
+from worker_testkit import remember_whole
 
 from memory.store import MemoryStore
 from memory.types import ViewInfo, is_face_encoder
@@ -44,14 +45,6 @@ def astronaut() -> Image.Image:
     from skimage import data
 
     return Image.fromarray(data.astronaut())
-
-
-async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
-    result = await client.remember(who, name, f"{name} from the photo", [photo])
-    if result.status == "candidates":
-        assert result.pending_id
-        result = await client.choose(who, result.pending_id, "whole")
-    assert result.status == "stored"
 
 
 @pytest.fixture
@@ -152,3 +145,26 @@ async def test_another_memory_never_sees_her_face(
     await client.update_settings(bob, similarity_threshold=0.0)
     answer = await client.answer(bob, jpeg(ImageOps.mirror(astronaut)), "who is this?")
     assert answer.recognised == []
+
+
+async def test_yes_and_no_about_a_face_teach_her_face(
+    client: LocalClient, eileen: Requester, astronaut: Image.Image, store: MemoryStore
+) -> None:
+    """A person recognised by face is offered yes / no like anything else: yes adds that face as
+    another face view of hers; no stores it as a negative of hers, so the same face is then not
+    taken for her, while her own photo (closer to her face than to the negative) still is."""
+    mirrored = await client.answer(eileen, jpeg(ImageOps.mirror(astronaut)), None)
+    [seen] = mirrored.recognised
+    assert seen.name == "eileen" and seen.feedback_id
+    confirmed = await client.feedback(eileen, seen.feedback_id, "eileen", True)
+    assert confirmed.view_count == 1  # a face is no photo
+    faces = [view for view in stored_views(store, eileen, "eileen") if is_face_encoder(view.encoder)]
+    assert len(faces) == 2  # her first face and the confirmed mirrored one
+
+    darker = jpeg(ImageEnhance.Brightness(astronaut).enhance(0.6))
+    [lookalike] = (await client.answer(eileen, darker, None)).recognised
+    assert lookalike.feedback_id
+    rejected = await client.feedback(eileen, lookalike.feedback_id, None, False)
+    assert (rejected.view_count, rejected.negative_count) == (1, 1)
+    assert "eileen" not in {r.name for r in (await client.answer(eileen, darker, None)).recognised}
+    assert [r.name for r in (await client.answer(eileen, jpeg(astronaut), None)).recognised] == ["eileen"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from worker_testkit import remember_whole
 
 from memory.settings import MemorySettings
 from memory.store import MemoryStore
@@ -19,14 +20,6 @@ from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
 from worker.local import LocalClient
 from worker.schemas import AnswerResult, Recognised, Requester
 from worker.settings import WorkerSettings
-
-
-async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
-    result = await client.remember(who, name, f"{name}, who loves sardines", [photo])
-    if result.status == "candidates":
-        assert result.pending_id
-        result = await client.choose(who, result.pending_id, "whole")
-    assert result.status == "stored"
 
 
 def mirrored(photo: bytes) -> bytes:

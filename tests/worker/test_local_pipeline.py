@@ -12,19 +12,11 @@ import io
 
 import pytest
 from PIL import Image
+from worker_testkit import remember_whole
 
 from worker.errors import BAD_REQUEST, NO_PENDING, RapError
 from worker.local import LocalClient
 from worker.schemas import Requester
-
-
-async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
-    """Remember a photo as a whole (the tiny detector always finds several comparable boxes)."""
-    result = await client.remember(who, name, f"{name}, who loves sardines", [photo])
-    if result.status == "candidates":
-        assert result.pending_id
-        result = await client.choose(who, result.pending_id, "whole")
-    assert result.status == "stored"
 
 
 async def test_remember_then_answer_with_the_same_photo_recognises_it(

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
+from worker_testkit import remember_whole
 
 from bot import replies
 from memory.reembed import stored_encoders
@@ -52,14 +53,6 @@ async def client_b(store: MemoryStore, tiny_models: ModelBundle, encoder_b: Clip
     local = LocalClient.for_store(store, bundle, WorkerSettings(reply_max_new_tokens=8))
     yield local
     await local.close()
-
-
-async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
-    result = await client.remember(who, name, f"{name}, who loves sardines", [photo])
-    if result.status == "candidates":
-        assert result.pending_id
-        result = await client.choose(who, result.pending_id, "whole")
-    assert result.status == "stored"
 
 
 def concept_encoders(store: MemoryStore, scope_id: int, name: str) -> list[str]:

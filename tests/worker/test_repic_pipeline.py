@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from PIL import Image
+from worker_testkit import remember_whole
 
 from bot import replies
 from memory.store import MemoryStore
@@ -63,14 +64,6 @@ async def repic_client(store: MemoryStore, repic_models: ModelBundle) -> AsyncIt
     local = LocalClient.for_store(store, repic_models, WorkerSettings(reply_max_new_tokens=16))
     yield local
     await local.close()
-
-
-async def remember_whole(client: LocalClient, who: Requester, name: str, photo: bytes) -> None:
-    result = await client.remember(who, name, f"{name}, my own", [photo])
-    if result.status == "candidates":
-        assert result.pending_id
-        result = await client.choose(who, result.pending_id, "whole")
-    assert result.status == "stored"
 
 
 async def test_repic_answers_a_photo_question_naming_what_it_recognised(
