@@ -387,13 +387,18 @@ class MemoryStore:
             policy.may_read(scopes.get(s, scope_id), actor)
             return concepts.find(s, scope_id, name)
 
-    def concept_views(self, scope_id: int, actor: Actor, name: str) -> tuple[ConceptInfo, list[ViewInfo]]:
-        """A concept with its own photos (oldest first), for showing it."""
+    def concept_views(
+        self, scope_id: int, actor: Actor, name: str, negative: bool = False
+    ) -> tuple[ConceptInfo, list[ViewInfo]]:
+        """A concept with its own photos (oldest first), for showing it; with `negative`, the crops
+        said not to be it instead (faces included: a rejected face is one of them)."""
         with self._read() as s:
             policy.may_read(scopes.get(s, scope_id), actor)
             concept = concepts.find(s, scope_id, name)
-            own = views.of_concepts(s, [concept.id], negative=False)
-            return concept, [view for view in own if not is_face_encoder(view.encoder)]  # photos, no faces
+            found = views.of_concepts(s, [concept.id], negative=negative)
+            if negative:
+                return concept, found
+            return concept, [view for view in found if not is_face_encoder(view.encoder)]  # photos, no faces
 
     def audit(self, scope_id: int, actor: Actor, limit: int = 20) -> list[AuditEntry]:
         """The scope's latest audit entries, newest first (a group's moderators, or the owner)."""

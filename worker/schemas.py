@@ -96,6 +96,7 @@ class ConceptDetail(BaseModel):
 
     concept: ConceptSummary
     images: list[bytes]  # the stored crops, JPEG
+    negatives: list[bytes] = []  # crops said not to be it (/no), JPEG
 
 
 class GroupSettings(BaseModel):

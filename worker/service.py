@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from memory.errors import UnknownScope
-from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind
+from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind, ViewInfo
 from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
 from worker.learning import give_feedback
 from worker.pending import PendingStore
@@ -136,7 +136,14 @@ class RapService:
     def show(self, who: Requester, name: str) -> ConceptDetail:
         scope = self.scope_of(who)
         concept, views = self.store.concept_views(scope.id, self.actor_of(who), name)
-        return ConceptDetail(concept=summary(concept), images=[view.image_jpeg for view in views])
+        negatives: list[ViewInfo] = []
+        if concept.negative_count:  # one more read, only for a concept someone said "no" about
+            _, negatives = self.store.concept_views(scope.id, self.actor_of(who), name, negative=True)
+        return ConceptDetail(
+            concept=summary(concept),
+            images=[view.image_jpeg for view in views],
+            negatives=[view.image_jpeg for view in negatives],
+        )
 
     def edit(self, who: Requester, name: str, description: str) -> ConceptSummary:
         scope = self.scope_of(who)

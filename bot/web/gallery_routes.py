@@ -88,6 +88,7 @@ async def concept(request: Request, key: str, name: str) -> Response:
         memory=memory,
         concept=detail.concept,
         views=range(len(detail.images)),
+        negatives=range(len(detail.negatives)),
         can_change=may_change(memory, detail.concept, settings),
         group_settings=settings,
     )
@@ -95,15 +96,22 @@ async def concept(request: Request, key: str, name: str) -> Response:
 
 @router.get("/m/{key}/photo")
 async def photo(
-    request: Request, key: str, name: str, view: int = 0, size: Literal["thumb", "full"] = "thumb"
+    request: Request,
+    key: str,
+    name: str,
+    view: int = 0,
+    size: Literal["thumb", "full"] = "thumb",
+    kind: Literal["own", "negative"] = "own",
 ) -> Response:
-    """A view's photo, checked on every request: the memory must be the user's and the concept in it."""
+    """A view's photo (or, `kind=negative`, a crop said not to be it), checked on every request: the
+    memory must be the user's and the concept in it."""
     memory = await open_memory(request, key)
     state = state_of(request)
     detail = await state.client.show(memory.who, name)
-    if not 0 <= view < len(detail.images):
+    photos = detail.images if kind == "own" else detail.negatives
+    if not 0 <= view < len(photos):
         raise HTTPException(404, "There is no such photo.")
-    original = detail.images[view]
+    original = photos[view]
     convert = state.thumbnails.thumbnail if size == "thumb" else full_size
     body = await asyncio.to_thread(convert, original)
     return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
