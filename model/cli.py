@@ -70,6 +70,7 @@ def check(profile: ProfileArg = None) -> None:
     for weight in weights:
         mark = "present" if weight.present else "MISSING"
         typer.echo(f"[{mark}] {weight.name}  ({weight.local_path})")
+    faces_missing = settings.faces and not _check_faces()
     if missing:
         names = ", ".join(weight.name for weight in missing)
         typer.echo(
@@ -78,7 +79,26 @@ def check(profile: ProfileArg = None) -> None:
             err=True,
         )
         raise typer.Exit(code=1)
+    if faces_missing:
+        raise typer.Exit(code=1)
     typer.echo(f"All weights of profile {settings.profile} are present in {settings.model_dir}.")
+
+
+def _check_faces() -> bool:
+    """Report the face weights (a pip package, found without importing it); False if any is missing."""
+    from model.faces import weight_paths
+
+    try:
+        paths = weight_paths()
+    except RuntimeError as err:
+        typer.echo(f"[MISSING] faces: {err}", err=True)
+        return False
+    for name, path in paths.items():
+        typer.echo(f"[{'present' if path.is_file() else 'MISSING'}] faces {name}  ({path})")
+    if all(path.is_file() for path in paths.values()):
+        return True
+    typer.echo("Face weights missing: reinstall face-recognition-models==0.3.0, or set RAPBOT_FACES=false.", err=True)
+    return False
 
 
 @models_app.command("pull")

