@@ -10,7 +10,7 @@ the client as a RapError and is rendered here like any other, so every frontend 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -179,6 +179,37 @@ class HeldAnswer:
 
     def set(self, offers: dict[str, str]) -> None:
         self.offers = dict(offers)
+
+
+@dataclass
+class KeptAnswer:
+    """One chat's and user's last photo answer, in a frontend's `KeptAnswers`."""
+
+    kept: KeptAnswers
+    key: Hashable
+
+    def get(self) -> dict[str, str]:
+        return dict(self.kept.offers.get(self.key, {}))
+
+    def set(self, offers: dict[str, str]) -> None:
+        self.kept.offers.pop(self.key, None)
+        if offers:
+            if len(self.kept.offers) >= self.kept.limit:  # the oldest answer goes first
+                self.kept.offers.pop(next(iter(self.kept.offers)))
+            self.kept.offers[self.key] = dict(offers)
+
+
+@dataclass
+class KeptAnswers:
+    """The last photo answer's offers per (chat, user) of a frontend serving many chats (Telegram,
+    Discord), for a typed /yes or /no; bounded, so a busy bot does not grow without end (the offers
+    themselves expire in the worker after RAPBOT_FEEDBACK_TTL_S)."""
+
+    limit: int = 10_000
+    offers: dict[Hashable, dict[str, str]] = field(default_factory=dict)
+
+    def of(self, key: Hashable) -> KeptAnswer:
+        return KeptAnswer(self, key)
 
 
 async def no_images() -> list[bytes]:

@@ -125,6 +125,16 @@ class MemoryCommands(commands.Cog):
     async def share(self, interaction: discord.Interaction, name: Name) -> None:
         await self.frontend.run(interaction, grammar.Share(clean_name(name)))
 
+    @app_commands.command(name="yes", description="Yes: my last photo answer here recognised it (I learn the photo).")
+    @app_commands.describe(name="Which one, when the answer recognised several")
+    async def yes(self, interaction: discord.Interaction, name: Name | None = None) -> None:
+        await self.frontend.run(interaction, grammar.Feedback(True, clean_name(name) if name else None))
+
+    @app_commands.command(name="no", description="No: my last photo answer here was wrong (I stop calling it that).")
+    @app_commands.describe(name="Which one, when the answer recognised several")
+    async def no(self, interaction: discord.Interaction, name: Name | None = None) -> None:
+        await self.frontend.run(interaction, grammar.Feedback(False, clean_name(name) if name else None))
+
     @app_commands.command(name="gallery", description="See this chat's memory as a photo gallery (a link).")
     async def gallery(self, interaction: discord.Interaction) -> None:
         await self.frontend.run(interaction, grammar.Gallery())

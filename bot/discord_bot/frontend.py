@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import discord
 
@@ -22,6 +22,7 @@ from bot.dispatch import (
     Context,
     FeedbackButtons,
     HeldChoice,
+    KeptAnswers,
     LinkButton,
     Reply,
     Surface,
@@ -49,6 +50,7 @@ class Frontend:
     client: RapClient
     limits: RequestLimits
     gallery_url: str | None = None  # the web gallery's public URL (RAPBOT_WEB_PUBLIC_URL); None: not set up
+    answers: KeptAnswers = field(default_factory=KeptAnswers)  # the last photo answer per chat and user, for /yes
 
     @classmethod
     def create(cls, settings: DiscordSettings, client: RapClient) -> Frontend:
@@ -96,6 +98,7 @@ class Frontend:
             DISCORD_SURFACE,
             request_id,
             member_name,
+            answered=self.answers.of((guild_id, user.id)),
             gallery_url=self.gallery_url,
         )
 

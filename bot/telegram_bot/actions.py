@@ -51,23 +51,6 @@ class ChatChoice:
 
 
 @dataclass
-class ChatAnswer:
-    """The last photo answer's offers in one chat, for one user (kept in Services.answered)."""
-
-    answered: dict[tuple[int, int], dict[str, str]]
-    key: tuple[int, int]
-
-    def get(self) -> dict[str, str]:
-        return dict(self.answered.get(self.key, {}))
-
-    def set(self, offers: dict[str, str]) -> None:
-        if offers:
-            self.answered[self.key] = dict(offers)
-        else:
-            self.answered.pop(self.key, None)
-
-
-@dataclass
 class Turn:
     """One message to act on, and who sent it."""
 
@@ -111,7 +94,7 @@ class Turn:
             pending or self.choice,
             TELEGRAM_SURFACE,
             _request_id(self.message),
-            answered=ChatAnswer(self.services.answered, (self.chat_id, self.user_id)),
+            answered=self.services.answered.of((self.chat_id, self.user_id)),
             gallery_url=self.services.gallery_url,
         )
 

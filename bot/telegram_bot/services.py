@@ -8,6 +8,7 @@ from telegram import Bot, Chat
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from bot.dispatch import KeptAnswers
 from bot.ratelimit import RequestLimits
 from bot.telegram_bot.albums import AlbumCollector, AlbumHandler
 from bot.telegram_bot.confirmations import Confirmations
@@ -32,7 +33,7 @@ class Services:
     # The last remember waiting for a choice, per (chat, user): lets `/choose 2` work like the buttons.
     pending: dict[tuple[int, int], str] = field(default_factory=dict)
     # What the last photo answer recognised, per (chat, user): lets a typed `/yes` work like the buttons.
-    answered: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
+    answered: KeptAnswers = field(default_factory=KeptAnswers)
     # The web gallery's public URL (RAPBOT_WEB_PUBLIC_URL); None: /gallery says it is not set up.
     gallery_url: str | None = None
 

@@ -41,3 +41,25 @@ async def test_not_bo_teaches_the_memory_and_takes_its_buttons_away(
 
     again = await said(gateway, alice, "caption", image=Upload(photos["astronaut"], "again.jpg"))
     assert "<bo>" not in str(again.content).split("recognised:")[-1]
+
+
+async def test_yes_and_no_slash_commands_answer_the_last_photo_answer(
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
+) -> None:
+    """When the buttons are gone (expired), /no and /yes say the same about the asker's last photo answer."""
+    bea = Person()
+    stored = await said(gateway, bea, "remember", name="bo", description="my rocket", image=Upload(photos["rocket"]))
+    if "Whole photo" in [b.get("label") for b in stored.buttons]:
+        stored = await gateway.press(bea, stored, "Whole photo")
+    assert str((await said(gateway, bea, "no")).content).startswith("There is nothing to say yes or no to")
+
+    caption = await said(gateway, bea, "caption", image=Upload(photos["astronaut"], "lookalike.jpg"))
+    assert "recognised: <bo>" in str(caption.content)
+    assert str((await said(gateway, Person(), "no")).content).startswith("There is nothing to say yes or no to")
+    wrong = await said(gateway, bea, "no", name="rex")
+    assert wrong.ephemeral and str(wrong.content).startswith("I did not recognise <rex> in the last photo")
+
+    rejected = await said(gateway, bea, "no")
+    assert str(rejected.content).startswith("noted: that is not <bo>")
+    concept = (await rap_client.show(Requester(platform="discord", user_id=str(bea.id)), "bo")).concept
+    assert (concept.view_count, concept.negative_count) == (1, 1)
