@@ -260,7 +260,8 @@ def worker_app(settings: WorkerSettings) -> Celery:
 def register_tasks(app: Celery) -> None:
     app.steps["consumer"].add(Heartbeat)  # clients can tell "no worker" from "busy"
     for name in (PIPELINE_TASK, STORE_TASK):
-
-        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
+        # shared=False: these tasks belong to this app only (a second app in the same process, as in
+        # the tests, would otherwise inherit them and refuse its own under the same names).
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, shared=False)
         def _task(self: Task, method: str, kwargs: dict[str, Any], request_id: str) -> None:
             run_request(method, kwargs, request_id, expires=self.request.expires)
