@@ -143,8 +143,9 @@ class ConsoleSession:
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
     choice: HeldChoice = field(default_factory=HeldChoice)  # a /remember waiting for /choose
     answered: HeldAnswer = field(default_factory=HeldAnswer)  # the last photo answer, for /yes and /no
-    # Where `rapbot web` serves the gallery: the console runs on the same machine, so the local URL will do.
-    gallery_url: str = field(default_factory=lambda: WebSettings().public_url)
+    # Where `rapbot web` serves the gallery (the console runs on the same machine, so its local URL
+    # will do) and the secret it signs sessions with (the console's sign-in links use it too).
+    web: WebSettings = field(default_factory=WebSettings)
     _written: int = field(default=0, init=False)  # files written, to keep their names unique
 
     async def handle_line(self, line: str) -> str:
@@ -179,8 +180,8 @@ class ConsoleSession:
             self.choice,
             CONSOLE_SURFACE,
             answered=self.answered,
-            gallery_url=self.gallery_url,
-            gallery_sign_in=lambda: sign_in_link(WebSettings(), self.who),
+            gallery_url=self.web.public_url,
+            gallery_sign_in=lambda: sign_in_link(self.web, self.who),
         )
         return self._render(await dispatch(command, context))
 

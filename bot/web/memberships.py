@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -48,8 +49,8 @@ class Memberships:
         never saw, e.g. after a restart): the user signs in again."""
         key = (user.platform, user.user_id)
         cached = self._known.get(key)
-        if cached is not None and (cached[0] > self._clock() or user.platform == "console"):
-            return cached[1]  # a console link vouched for its group itself: there is no platform to ask again
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
         if user.platform == "telegram":
             found = await self._telegram_groups(user.user_id)
         elif user.platform == "discord" and self._discord and user.user_id in self._discord_tokens:
@@ -64,8 +65,9 @@ class Memberships:
         self._remember((user.platform, user.user_id), await self._discord_groups(guilds))
 
     def signed_in_with(self, user: SignedInUser, groups: list[GroupAccess]) -> None:
-        """Groups vouched for by the sign-in itself (a console link names the one group it was made in)."""
-        self._remember((user.platform, user.user_id), groups)
+        """Groups vouched for by the sign-in itself (a console link names the one group it was made
+        in): there is no platform to ask again, so they hold for the session."""
+        self._remember((user.platform, user.user_id), groups, ttl_s=math.inf)
 
     def forget(self, user: SignedInUser) -> None:
         """Sign-out: the next sign-in asks the platform afresh."""
@@ -73,10 +75,10 @@ class Memberships:
         if user.platform == "discord":
             self._discord_tokens.pop(user.user_id, None)
 
-    def _remember(self, key: tuple[str, str], found: list[GroupAccess]) -> None:
+    def _remember(self, key: tuple[str, str], found: list[GroupAccess], ttl_s: float | None = None) -> None:
         if len(self._known) >= MAX_USERS:
             self._known.clear()
-        self._known[key] = (self._clock() + self._ttl_s, found)
+        self._known[key] = (self._clock() + (self._ttl_s if ttl_s is None else ttl_s), found)
 
     async def _discord_groups(self, guilds: list[Guild]) -> list[GroupAccess]:
         known = set(await self._client.group_chats("discord"))
