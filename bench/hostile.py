@@ -1,7 +1,7 @@
 """What a hostile photo shape costs (issue 12): for each case (a normal 12 MP photo, a 36 MP photo,
 40000x1, 1x40000, 10000x3 and 10000x1 strips) a fresh subprocess loads the profile's networks,
 warms them up on a small photo, then runs remember (choosing the whole photo when asked) and
-answer through the in-process pipeline (worker.local.LocalClient over an embedded Postgres +
+answer through the in-process pipeline (worker.transport.local.LocalClient over an embedded Postgres +
 pgvector), and reports the time of those two requests and its peak RSS (getrusage of the child),
 also as a ratio to the 12 MP photo. Target: no photo costs more than 1.5x a normal 12 MP photo.
 
@@ -64,9 +64,9 @@ async def child(photo: Path, database_url: str, profile: str, max_new_tokens: in
     from memory.store import MemoryStore
     from model.profiles import load_bundle
     from worker.errors import RapError
-    from worker.local import LocalClient
     from worker.schemas import Requester
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     store = MemoryStore(database_url)
     client = LocalClient.for_store(store, load_bundle(profile), WorkerSettings(reply_max_new_tokens=max_new_tokens))

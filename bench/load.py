@@ -126,7 +126,7 @@ def photo_bytes(name: str) -> bytes:
 
 @dataclass
 class Timing:
-    """What the reply envelope says about one request (worker.timing.RequestTiming, or the older
+    """What the reply envelope says about one request (worker.domain.timing.RequestTiming, or the older
     bare float of model seconds)."""
 
     model_s: float
@@ -595,9 +595,9 @@ def gpu_worker_args(args: argparse.Namespace, max_batch: int, roles: bool) -> li
 
 
 async def run(args: argparse.Namespace, services: Services, out: Output) -> None:
-    from worker.celery_client import CeleryClient
     from worker.schemas import Requester
     from worker.settings import WorkerSettings
+    from worker.transport.celery_client import CeleryClient
 
     roles = worker_supports_roles()
     if not roles:

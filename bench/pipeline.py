@@ -64,15 +64,15 @@ async def in_process(database_url: str, who: Any, image: bytes, args: argparse.N
     Celery path adds is the difference."""
     from memory.store import MemoryStore
     from model.profiles import load_bundle
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     store = MemoryStore(database_url)
     local = LocalClient.for_store(store, load_bundle("tiny"), WorkerSettings(reply_max_new_tokens=args.max_new_tokens))
 
     class Timed:
         async def call_timed(self, method: str, **kwargs: Any) -> tuple[Any, Any]:
-            from worker.timing import track_request
+            from worker.domain.timing import track_request
 
             with track_request() as timing:
                 result = await asyncio.to_thread(local.runtime.call, method, **kwargs)
@@ -95,9 +95,9 @@ async def throughput(client: Any, who: Any, image: bytes, concurrency: int, per_
 
 
 async def run(args: argparse.Namespace, database_url: str) -> None:
-    from worker.celery_client import CeleryClient
     from worker.schemas import Requester
     from worker.settings import WorkerSettings
+    from worker.transport.celery_client import CeleryClient
 
     run_id = uuid.uuid4().hex[:8]
     settings = WorkerSettings(

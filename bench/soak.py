@@ -571,9 +571,9 @@ def pct(before: float | None, after: float | None) -> float | None:
 
 
 async def run(args: argparse.Namespace, services: Services, out: Output) -> bool | None:
-    from worker.celery_client import CeleryClient
     from worker.schemas import Requester
     from worker.settings import WorkerSettings
+    from worker.transport.celery_client import CeleryClient
 
     roles = worker_supports_roles()
     if not roles:

@@ -390,7 +390,7 @@ async def _answer(ctx: Context, text: str) -> Reply:
     image = images[0] if images else None
     result = await ctx.client.answer(ctx.who, image, text or None)
     text = replies.answer(result, with_photo=image is not None)
-    # Each concept seen in the photo can be confirmed or corrected (worker/learning.py).
+    # Each concept seen in the photo can be confirmed or corrected (worker/domain/learning.py).
     offers = {r.name: r.feedback_id for r in result.recognised if r.feedback_id}
     ctx.answered.set(offers)
     buttons = FeedbackButtons(list(offers.items())) if offers and ctx.surface.buttons else None

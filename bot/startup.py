@@ -83,7 +83,7 @@ def describe_start_failure(err: RapError) -> str:
 def open_client() -> RapClient:
     """The worker's client for this configuration, or StartupError with one line."""
     check_settings()
-    from worker.factory import get_client  # loads the pipeline: imported late to keep the CLI light
+    from worker.transport.factory import get_client  # loads the pipeline: imported late to keep the CLI light
 
     try:
         return get_client()

@@ -10,7 +10,7 @@ import typer
 
 db_app = typer.Typer(help="The memory database: migrate it up or down, show its revision.", no_args_is_help=True)
 # `rapbot memory ...`: maintenance of what is stored. Its commands that need a network (reembed) are
-# added by worker/ (worker/reembed_cli.py), which may load one; memory/ never does.
+# added by worker/ (worker/ops/reembed_cli.py), which may load one; memory/ never does.
 memory_app = typer.Typer(help="The stored memories: maintenance (re-embedding after an encoder change).")
 
 UrlOption = Annotated[

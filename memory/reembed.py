@@ -1,4 +1,4 @@
-"""The SQL of re-embedding views after an encoder change (the network side is worker/reembed.py).
+"""The SQL of re-embedding views after an encoder change (the network side is worker/domain/reembed.py).
 
 A view is re-embedded by inserting a copy of it (same concept, box, image, negative flag) with the target
 encoder's embedding; the old row stays until the end of the run. So "done" needs no bookkeeping

@@ -6,7 +6,7 @@ and a raised error means nothing was changed.
 
 Every read and write a frontend can reach takes the actor. The pipeline-internal reads
 (check_name_free, get_by_names, all_names, views, categories, encoders, search, get_scope) take scope
-or concept ids that worker/service.py derived from the requester (their own memory, the group they
+or concept ids that worker/domain/service.py derived from the requester (their own memory, the group they
 are in), so they check nothing themselves."""
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ class MemoryStore:
     def close(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
+
+    def ping(self) -> None:
+        """One round trip to Postgres (health checks); raises when it does not answer."""
+        with translate_unavailable(), self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -142,7 +147,7 @@ class MemoryStore:
             return scopes.upsert(s, platform, kind_value, external_id)
 
     def get_scope(self, scope_id: int) -> ScopeInfo:
-        """The scope by id (pipeline-internal: worker/service.py's cache of the requester's scope)."""
+        """The scope by id (pipeline-internal: worker/domain/service.py's cache of the requester's scope)."""
         with self._read() as s:
             return scopes.get(s, scope_id)
 

@@ -42,7 +42,7 @@ class ScopeInfo:
     settings: ScopeSettings
 
 
-# Face descriptors (model/faces.py, worker/faces.py) are views too, under encoder ids starting with
+# Face descriptors (model/faces.py, worker/domain/faces.py) are views too, under encoder ids starting with
 # this. They are not photos the user sent: photo counts, /show and the photo quota leave them out.
 FACE_ENCODER_PREFIX = "face:"
 

@@ -7,7 +7,7 @@ brought within `MAX_SIDE` on its longest side (downscaled, aspect kept) and, whe
 `MAX_ASPECT`:1, centred on a canvas of exactly that aspect (letterboxed), before any network's own
 resize sees it. Images already within both bounds pass through untouched (the same object).
 
-The worker refuses extreme shapes and downscales photos itself (worker/images.py, settings
+The worker refuses extreme shapes and downscales photos itself (worker/domain/images.py, settings
 RAPBOT_MAX_PHOTO_ASPECT and RAPBOT_MAX_PHOTO_SIDE); these bounds are model/'s own defence."""
 
 from __future__ import annotations

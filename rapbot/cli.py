@@ -11,8 +11,8 @@ from bot.cli import register as register_bot
 from memory.cli import register as register_memory
 from model.cli import register as register_model
 from training.cli import register as register_training
-from worker.cli import register as register_worker
-from worker.reembed_cli import register as register_reembed
+from worker.ops.cli import register as register_worker
+from worker.ops.reembed_cli import register as register_reembed
 
 app = typer.Typer(
     name="rapbot",

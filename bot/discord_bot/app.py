@@ -106,7 +106,7 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
         client = await asyncio.to_thread(open_client)
     except ClientStartupError as err:
         raise StartError(f"rapbot discord: {err}") from None
-    from worker.metrics import observe_frontend
+    from worker.ops.metered import observe_frontend
 
     client = observe_frontend(client, configure_logs=False)  # run() set the log format
     try:
@@ -126,7 +126,7 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
 
 def _log_format() -> dict[str, Any]:
     """JSON log lines when RAPBOT_LOG_JSON=1."""
-    from worker.metrics import JsonFormatter
+    from worker.ops.logs import JsonFormatter
     from worker.settings import WorkerSettings
 
     return {"formatter": JsonFormatter()} if WorkerSettings().log_json else {}

@@ -173,7 +173,7 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
             client = open_client()  # loads the pipeline, unless the bot sends work to Celery workers
         except StartupError as err:
             raise SystemExit(f"rapbot telegram: {err}") from None
-    from worker.metrics import observe_frontend
+    from worker.ops.metered import observe_frontend
 
     client = observe_frontend(client)  # JSON logs, /metrics and /healthz when configured; metered client
     application = build_application(settings, client)

@@ -78,7 +78,7 @@ def run(settings: WebSettings | None = None) -> None:
     import uvicorn
 
     from bot.startup import StartupError, describe_validation, open_client
-    from worker.metrics import observe_frontend
+    from worker.ops.metered import observe_frontend
 
     try:
         settings = settings or WebSettings()

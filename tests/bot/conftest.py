@@ -1,5 +1,5 @@
 """Fixtures of the bot tests: real photos from scikit-image, bad files, and the console's client
-(built by worker.factory as `rapbot console` builds it) on a migrated database, tiny profile.
+(built by worker.transport.factory as `rapbot console` builds it) on a migrated database, tiny profile.
 
 The client loads the networks once per module: tests keep apart by using different users and
 groups, which is the isolation the product promises anyway."""
@@ -62,7 +62,7 @@ def console_env(pg_server: Any, migrated_template: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def console_client(console_env: str) -> Iterator[RapClient]:
-    """The client `rapbot console` would get (worker.factory.get_client), opened once per module."""
+    """The client `rapbot console` would get (worker.transport.factory.get_client), opened once per module."""
     opened = asyncio.run(open_client())
     try:
         yield opened

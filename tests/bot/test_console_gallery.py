@@ -11,10 +11,10 @@ import pytest
 from bot.console import ConsoleSession, make_requester
 from bot.settings import ConsoleSettings
 from memory.store import MemoryStore
-from worker.local import LocalClient
-from worker.pending import InMemoryPendingStore
-from worker.runtime import Runtime
+from worker.domain.pending import InMemoryPendingStore
+from worker.domain.runtime import Runtime
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ async def rap_client(
     database_url: str, tiny_models: ModelBundle, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RapClient]:
     """The in-process client over a fresh database and the session's tiny networks."""
-    from worker.local import LocalClient
+    from worker.transport.local import LocalClient
 
     monkeypatch.setenv("RAPBOT_DATABASE_URL", database_url)
     monkeypatch.delenv("RAPBOT_REDIS_URL", raising=False)

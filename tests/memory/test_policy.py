@@ -15,10 +15,10 @@ from bot.settings import ConsoleSettings
 from memory.errors import PermissionDenied
 from memory.store import MemoryStore
 from memory.types import Actor
-from worker.local import LocalClient
-from worker.pending import InMemoryPendingStore
-from worker.runtime import Runtime
+from worker.domain.pending import InMemoryPendingStore
+from worker.domain.runtime import Runtime
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 BOB = Actor("bob")
 MEMBER = Actor("kid")

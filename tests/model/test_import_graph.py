@@ -65,7 +65,7 @@ def _targets(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
             for _ in range(node.level - 1):
                 package = package.rpartition(".")[0]
             base = f"{package}.{base}" if base else package
-        # `from worker import metrics` loads worker.metrics; `from worker.x import f` loads worker.x.
+        # `from worker import metrics` loads worker.ops.metrics; `from worker.x import f` loads worker.x.
         names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
     return {target for target in map(known, names) if target and target != importer}
 
@@ -106,13 +106,14 @@ def test_a_circle_through_an_import_inside_a_function_is_found(tmp_path: Path) -
 
 def test_the_graph_sees_the_imports_it_should() -> None:
     graph = import_graph(module_level_only=False)
-    assert {"worker.mentions", "worker.grounding", "model.answers"} <= graph["worker.pipeline"]
-    assert "worker.metrics" in graph["worker.tasks"]  # `from worker import metrics`
+    assert {"worker.domain.mentions", "worker.domain.grounding", "model.answers"} <= graph["worker.domain.pipeline"]
+    assert "worker.ops.metrics" in graph["worker.ops.cli"]  # `from worker.ops import metrics`
     assert "model.convert" in graph["model.generator"]  # module level since the circle is gone
     assert "model.projector" in graph["training.trainer"]
     module_level = import_graph(module_level_only=True)
-    # worker.cli imports worker.tasks inside a command only (the bots never load the networks).
-    assert "worker.tasks" in graph["worker.cli"] and "worker.tasks" not in module_level["worker.cli"]
+    # worker.ops.cli imports worker.transport.tasks inside a command only (the bots never load the networks).
+    assert "worker.transport.tasks" in graph["worker.ops.cli"]
+    assert "worker.transport.tasks" not in module_level["worker.ops.cli"]
 
 
 @pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "in-functions-too"])

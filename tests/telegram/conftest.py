@@ -40,8 +40,8 @@ async def client(database_url: str, tiny_models: Any, pg_server: Any) -> AsyncIt
     """The in-process worker client on a fresh migrated database, dropped afterwards (so the
     session's Postgres does not flush every test's pages when it stops)."""
     from memory.settings import MemorySettings
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     opened = LocalClient.open(WorkerSettings(), MemorySettings(database_url=database_url), bundle=tiny_models)
     try:

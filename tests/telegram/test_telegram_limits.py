@@ -73,8 +73,8 @@ async def test_an_album_addphoto_says_what_was_added_and_what_was_not(
 @pytest.fixture
 def local_client(database_url: str, tiny_models: Any) -> Iterator[Any]:
     from memory.settings import MemorySettings
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     yield LocalClient.open(WorkerSettings(), MemorySettings(database_url=database_url), bundle=tiny_models)
 

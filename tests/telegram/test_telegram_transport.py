@@ -91,8 +91,8 @@ def test_a_rejected_token_ends_the_bot_with_a_clear_message_without_the_token(
     database_url: str, tiny_models: object
 ) -> None:
     from memory.settings import MemorySettings
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     wrong = "999999:WRONG-token-that-must-stay-secret"
     client = LocalClient.open(WorkerSettings(), MemorySettings(database_url=database_url), bundle=tiny_models)  # type: ignore[arg-type]
@@ -108,8 +108,8 @@ def test_an_unreachable_bot_api_ends_the_bot_with_a_clear_message(
 ) -> None:
     from bot.telegram_bot.settings import TelegramSettings
     from memory.settings import MemorySettings
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     nowhere = f"http://127.0.0.1:{unused_tcp_port}"  # nothing listens there
     settings = TelegramSettings(

@@ -122,8 +122,8 @@ def web_database(pg_server: Any, migrated_template: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def web_client(web_database: str, tiny_models: Any) -> Iterator[RapClient]:
     from memory.settings import MemorySettings
-    from worker.local import LocalClient
     from worker.settings import WorkerSettings
+    from worker.transport.local import LocalClient
 
     client = LocalClient.open(WorkerSettings(), MemorySettings(database_url=web_database), bundle=tiny_models)
     asyncio.run(_seed(client))

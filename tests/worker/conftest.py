@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from memory.store import MemoryStore
-from worker.local import LocalClient
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 
 def jpeg_of(array: Any) -> bytes:

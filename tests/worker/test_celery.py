@@ -20,15 +20,15 @@ from redis import Redis
 
 from memory.store import MemoryStore
 from memory.types import Actor
-from worker.celery_client import CeleryClient
+from worker.domain.runtime import Runtime
 from worker.errors import BACKEND_DOWN, RapError
-from worker.local import LocalClient
-from worker.pending import RedisPendingStore
-from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import WorkerContext, use_context, worker_app
-from worker.wire import done_key, reply_key
+from worker.transport.celery_client import CeleryClient
+from worker.transport.local import LocalClient
+from worker.transport.redis_pending import RedisPendingStore
+from worker.transport.tasks import WorkerContext, use_context, worker_app
+from worker.transport.wire import done_key, reply_key
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a db of its own, away from anything else on this Redis
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ def start_subprocess_worker(
 
 async def wait_for_worker(settings: WorkerSettings, queue: str, log: Path, seconds: float = 180) -> None:
     """Until a worker serving `queue` has announced itself (its heartbeat), as a client would see it."""
-    from worker.presence import presence_key
+    from worker.transport.presence import presence_key
 
     assert settings.redis_url
     redis = Redis.from_url(settings.redis_url)

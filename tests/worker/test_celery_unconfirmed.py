@@ -19,13 +19,13 @@ from bot.console import ConsoleSession, make_requester
 from bot.settings import ConsoleSettings
 from memory.store import MemoryStore
 from memory.types import Actor
-from worker.celery_client import CeleryClient
+from worker.domain.runtime import Runtime
 from worker.errors import BACKEND_DOWN, RapError
-from worker.pending import RedisPendingStore
-from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import WorkerContext, use_context, worker_app
+from worker.transport.celery_client import CeleryClient
+from worker.transport.redis_pending import RedisPendingStore
+from worker.transport.tasks import WorkerContext, use_context, worker_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 

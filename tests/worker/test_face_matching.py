@@ -16,8 +16,8 @@ from worker_testkit import remember_whole
 
 from memory.store import MemoryStore
 from memory.types import ViewInfo, is_face_encoder
-from worker.local import LocalClient
 from worker.schemas import Requester
+from worker.transport.local import LocalClient
 
 FACE_BOX = (175.0, 76.0, 266.0, 167.0)  # her face in skimage's 512x512 astronaut photo
 

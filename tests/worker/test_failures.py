@@ -12,12 +12,12 @@ import torch
 
 from memory.store import MemoryStore
 from model.types import GenerationRequest, ModelBundle
+from worker.domain.pending import InMemoryPendingStore
+from worker.domain.runtime import Runtime
 from worker.errors import MODEL_MISSING, OUT_OF_MEMORY, RapError
-from worker.local import LocalClient
-from worker.pending import InMemoryPendingStore
-from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 
 async def test_missing_weights_name_the_command_that_fetches_them(

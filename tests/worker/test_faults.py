@@ -28,13 +28,13 @@ from test_celery import ROOT, settings_for_run, start_subprocess_worker
 
 from memory.store import MemoryStore
 from memory.types import Actor
-from worker.celery_client import CeleryClient
 from worker.errors import BACKEND_DOWN, DEAD_LETTER, TIMEOUT, RapError
-from worker.presence import presence_key
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.tasks import DEAD_LETTERS_KEY
-from worker.wire import deliveries_key
+from worker.transport.celery_client import CeleryClient
+from worker.transport.presence import presence_key
+from worker.transport.tasks import DEAD_LETTERS_KEY
+from worker.transport.wire import deliveries_key
 
 
 class PrivateRedis:

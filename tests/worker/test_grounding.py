@@ -10,10 +10,10 @@ import numpy as np
 from PIL import Image
 
 from model.answers import yes_no
-from worker.grounding import UNNAMED, boxes_to_draw, grounded_in_photo
-from worker.local import LocalClient
-from worker.pipeline import _annotate
+from worker.domain.grounding import UNNAMED, boxes_to_draw, grounded_in_photo
+from worker.domain.pipeline import _annotate
 from worker.schemas import Grounded, Recognised, Requester
+from worker.transport.local import LocalClient
 
 
 def test_the_answers_box_in_pixels_replaces_the_retrieval_box_of_that_concept() -> None:

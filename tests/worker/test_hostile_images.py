@@ -19,11 +19,11 @@ import model.generator as generator_module
 from model.bounds import within_bounds
 from model.encoder import ClipEncoder
 from model.generator import pad_to_square
+from worker.domain.images import decode_image
 from worker.errors import BAD_IMAGE, RapError
-from worker.images import decode_image
-from worker.local import LocalClient
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 THIN = [(40000, 1), (1, 40000), (10000, 3), (10000, 1)]

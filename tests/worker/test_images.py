@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from memory.store import MemoryStore
+from worker.domain.images import decode_image
 from worker.errors import BAD_IMAGE, RapError
-from worker.images import decode_image
-from worker.local import LocalClient
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 

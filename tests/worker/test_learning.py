@@ -17,9 +17,9 @@ from worker_testkit import remember_whole
 from memory.settings import MemorySettings
 from memory.store import MemoryStore
 from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
-from worker.local import LocalClient
 from worker.schemas import AnswerResult, Recognised, Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 
 def mirrored(photo: bytes) -> bytes:
@@ -131,9 +131,9 @@ async def test_feedback_is_served_by_a_store_only_worker_from_redis(
 
     from redis import Redis
 
-    from worker.dispatch import MODEL_METHODS
-    from worker.pending import RedisPendingStore
-    from worker.runtime import Runtime
+    from worker.client import STORE, queue_of
+    from worker.domain.runtime import Runtime
+    from worker.transport.redis_pending import RedisPendingStore
 
     settings = WorkerSettings(reply_max_new_tokens=8)
     redis = Redis.from_url("redis://127.0.0.1:6379/11")
@@ -147,7 +147,7 @@ async def test_feedback_is_served_by_a_store_only_worker_from_redis(
             gpu.call("choose", who=alice, pending_id=remembered.pending_id, choice="whole")
         bo = seen_as(gpu.call("answer", who=alice, image=photos["astronaut"], text=None), "bo")
 
-        assert "feedback" not in MODEL_METHODS  # the store queue: it never waits behind a generation
+        assert queue_of("feedback") == STORE  # the store queue: it never waits behind a generation
         rejected = store_only.call("feedback", who=alice, feedback_id=bo.feedback_id, name="bo", correct=False)
 
         assert rejected.negative_count == 1

@@ -15,8 +15,8 @@ from PIL import Image
 from worker_testkit import remember_whole
 
 from worker.errors import BAD_REQUEST, NO_PENDING, RapError
-from worker.local import LocalClient
 from worker.schemas import Requester
+from worker.transport.local import LocalClient
 
 
 async def test_remember_then_answer_with_the_same_photo_recognises_it(

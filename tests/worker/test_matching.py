@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from model.types import Detection
-from worker.matching import pick_subject
+from worker.domain.matching import pick_subject
 
 
 def det(box: tuple[float, float, float, float], score: float = 0.9, label: str = "dog") -> Detection:

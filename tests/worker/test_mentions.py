@@ -3,7 +3,7 @@ cannot be a false hit (one concept has that name, 3+ characters, not a common wo
 
 from __future__ import annotations
 
-from worker.mentions import common_words, mentioned_names
+from worker.domain.mentions import common_words, mentioned_names
 
 
 def test_names_in_brackets_case_and_unicode_folded_in_text_order() -> None:

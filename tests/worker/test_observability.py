@@ -1,4 +1,4 @@
-"""/metrics and /healthz (worker/metrics.py) over real HTTP, with real checks: the real Redis
+"""/metrics and /healthz (worker/ops/metrics.py) over real HTTP, with real checks: the real Redis
 (127.0.0.1:6379, db 11), a real store, real tiny networks, a real Celery queue; and the JSON logs."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from redis import Redis
 from memory.store import MemoryStore
 from model.batching import BatcherStats
 from model.engine import ServingEngine
-from worker import metrics
-from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
+from worker.domain.timing import RequestTiming
 from worker.errors import RapError
-from worker.local import LocalClient
+from worker.ops import health, http, logs, metered, metrics, queues
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.timing import RequestTiming
+from worker.transport.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
+from worker.transport.local import LocalClient
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 
@@ -72,10 +72,10 @@ def redis() -> Iterator[Redis]:
 @pytest.fixture
 def server_for() -> Iterator[Any]:
     """Start a metrics server on a free port with the given health; stopped after the test."""
-    started: list[metrics.MetricsServer] = []
+    started: list[http.MetricsServer] = []
 
-    def start(health: metrics.Health | None) -> int:
-        server = metrics.start_metrics_server(0, health, addr="127.0.0.1")
+    def start(health: health.Health | None) -> int:
+        server = http.start_metrics_server(0, health, addr="127.0.0.1")
         assert server is not None
         started.append(server)
         return server.port
@@ -84,7 +84,7 @@ def server_for() -> Iterator[Any]:
     for server in started:
         server.close()
     metrics.watch_engine(None)
-    metrics.watch_queues(None)
+    queues.watch_queues(None)
 
 
 @pytest.fixture(scope="module")
@@ -171,26 +171,26 @@ def test_queue_depth_and_dead_letters_from_redis(server_for: Any, redis: Redis) 
         app.send_task(PIPELINE_TASK, args=["answer", {}, "urgent"], priority=5)  # a priority list of its own
         redis.rpush(dead_key, json.dumps({"request_id": "x"}), json.dumps({"request_id": "y"}))
         port = server_for(None)
-        metrics.watch_queues(metrics.health_redis(REDIS_URL), [settings.pipeline_queue, settings.store_queue], dead_key)
+        queues.watch_queues(health.health_redis(REDIS_URL), [settings.pipeline_queue, settings.store_queue], dead_key)
         samples = scrape(port)
         assert value(samples, "rapbot_queue_depth", queue=settings.pipeline_queue) == 4
         assert value(samples, "rapbot_queue_depth", queue=settings.store_queue) == 1
         assert value(samples, "rapbot_dead_letters") == 2
         # Redis gone: the scrape still answers, without these gauges.
-        metrics.watch_queues(metrics.health_redis(f"redis://127.0.0.1:{free_port()}/11"), [settings.pipeline_queue])
+        queues.watch_queues(health.health_redis(f"redis://127.0.0.1:{free_port()}/11"), [settings.pipeline_queue])
         samples = scrape(port)
         assert ("rapbot_dead_letters", ()) not in samples
         assert value(samples, "rapbot_requests_total", method="answer", outcome="ok") >= 0
     finally:
         app.close()
-        keys = [key for queue in (settings.pipeline_queue, settings.store_queue) for key in metrics.queue_keys(queue)]
+        keys = [key for queue in (settings.pipeline_queue, settings.store_queue) for key in queues.queue_keys(queue)]
         redis.delete(dead_key, *keys, *redis.keys(f"_kombu.binding.test-{run}-*"))
 
 
 def test_healthz_ok_with_every_part_fine(
     server_for: Any, redis: Redis, store: MemoryStore, loaded_engine: ServingEngine
 ) -> None:
-    port = server_for(metrics.health_checks(redis=redis, store=store, engine=loaded_engine))
+    port = server_for(health.health_checks(redis=redis, store=store, engine=loaded_engine))
     assert get(port, "/healthz") == (200, "ok\n")
     assert get(port, "/nowhere")[0] == 404
 
@@ -199,8 +199,8 @@ def test_healthz_names_redis_when_unreachable_and_never_its_url(
     server_for: Any, store: MemoryStore, loaded_engine: ServingEngine
 ) -> None:
     closed = free_port()
-    down = metrics.health_redis(f"redis://:s3cret-pass@127.0.0.1:{closed}/11")
-    port = server_for(metrics.health_checks(redis=down, store=store, engine=loaded_engine))
+    down = health.health_redis(f"redis://:s3cret-pass@127.0.0.1:{closed}/11")
+    port = server_for(health.health_checks(redis=down, store=store, engine=loaded_engine))
     status, body = get(port, "/healthz")
     assert status == 503
     assert body.startswith("redis: unreachable")
@@ -213,7 +213,7 @@ def test_healthz_names_postgres_when_unreachable_and_never_its_password(server_f
     closed = free_port()
     down = MemoryStore(f"postgresql+psycopg://rapbot:hunter2@127.0.0.1:{closed}/rapbot")
     try:
-        port = server_for(metrics.health_checks(redis=redis, store=down))
+        port = server_for(health.health_checks(redis=redis, store=down))
         status, body = get(port, "/healthz")
     finally:
         down.close()
@@ -229,7 +229,7 @@ def test_healthz_names_networks_until_they_are_loaded(server_for: Any, redis: Re
     engine = ServingEngine(load_bundle("tiny"))  # nothing loaded yet: a GPU worker still warming up
     current: list[ServingEngine | None] = [None]
     try:
-        port = server_for(metrics.health_checks(redis=redis, store=store, engine=lambda: current[0]))
+        port = server_for(health.health_checks(redis=redis, store=store, engine=lambda: current[0]))
         assert get(port, "/healthz") == (503, "networks: not loaded\n")  # no engine yet
         current[0] = engine
         status, body = get(port, "/healthz")
@@ -249,21 +249,21 @@ def test_a_check_that_hangs_or_raises_fails_its_part_only() -> None:
     def raises() -> str | None:
         raise RuntimeError("postgresql://user:secret@db/rapbot")  # its message is never shown
 
-    results = metrics.run_checks({"slow": hangs, "broken": raises, "fine": lambda: None}, timeout_s=0.5)
+    results = health.run_checks({"slow": hangs, "broken": raises, "fine": lambda: None}, timeout_s=0.5)
     assert results == {"slow": "timed out", "broken": "failed (RuntimeError)", "fine": None}
-    status, body = metrics.health_response(lambda: metrics.run_checks({"broken": raises}))
+    status, body = http.health_response(lambda: health.run_checks({"broken": raises}))
     assert status.startswith("503") and b"secret" not in body
 
     def store_that_cannot_open() -> MemoryStore:
         raise RapError("backend_down", "postgresql://user:secret@db/rapbot is down")
 
-    assert metrics.health_checks(store=store_that_cannot_open)() == {"postgres": "unavailable (RapError: backend_down)"}
+    assert health.health_checks(store=store_that_cannot_open)() == {"postgres": "unavailable (RapError: backend_down)"}
 
 
 def test_a_taken_port_is_logged_not_fatal(server_for: Any, caplog: pytest.LogCaptureFixture) -> None:
     port = server_for(None)
-    with caplog.at_level(logging.ERROR, logger="worker.metrics"):
-        assert metrics.start_metrics_server(port, None, addr="127.0.0.1") is None
+    with caplog.at_level(logging.ERROR, logger="worker.ops.metrics"):
+        assert http.start_metrics_server(port, None, addr="127.0.0.1") is None
     assert f"cannot listen on port {port}" in caplog.text
 
 
@@ -273,7 +273,7 @@ async def test_metered_client_counts_calls_and_the_stages_of_in_process_requests
     port = server_for(None)
     before = scrape(port)
     inner = LocalClient.for_store(store, tiny_models, WorkerSettings(reply_max_new_tokens=4))
-    client = metrics.MeteredClient(inner)
+    client = metered.MeteredClient(inner)
     try:
         assert client.runtime is inner.runtime  # anything else is the wrapped client's
         await client.list_concepts(alice)
@@ -296,20 +296,20 @@ async def test_metered_client_counts_calls_and_the_stages_of_in_process_requests
 
 
 async def test_a_bot_wires_metrics_and_health_from_its_celery_client() -> None:
-    from worker.celery_client import CeleryClient
+    from worker.transport.celery_client import CeleryClient
 
     port = free_port()
     settings = WorkerSettings(redis_url=REDIS_URL, metrics_port=port, client_timeout_s=240)
     inner = CeleryClient(settings)
     try:
-        client = metrics.observe_frontend(inner, settings, configure_logs=False)
-        assert isinstance(client, metrics.MeteredClient) and client.inner is inner
+        client = metered.observe_frontend(inner, settings, configure_logs=False)
+        assert isinstance(client, metered.MeteredClient) and client.inner is inner
         assert get(port, "/healthz") == (200, "ok\n")  # the bot depends on Redis only
         assert get(port, "/metrics")[0] == 200
         fake = object()
-        assert metrics.metered(fake) is fake  # not a DispatchingClient: left alone
+        assert metered.metered(fake) is fake  # not a DispatchingClient: left alone
     finally:
-        metrics.stop_metrics_servers()
+        http.stop_metrics_servers()
         await inner.close()
 
 
@@ -321,10 +321,10 @@ async def test_metered_client_takes_the_workers_timing_from_the_celery_client() 
         async def close(self) -> None:
             pass
 
-    client = metrics.MeteredClient(Celeryish())  # type: ignore[arg-type]
+    client = metered.MeteredClient(Celeryish())  # type: ignore[arg-type]
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(metrics.JsonFormatter())
+    handler.setFormatter(logs.JsonFormatter())
     metrics.request_log.addHandler(handler)
     metrics.request_log.setLevel(logging.INFO)
     try:
@@ -339,7 +339,7 @@ async def test_metered_client_takes_the_workers_timing_from_the_celery_client() 
 def test_a_request_log_line_is_one_json_object() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(metrics.JsonFormatter())
+    handler.setFormatter(logs.JsonFormatter())
     metrics.request_log.addHandler(handler)
     metrics.request_log.setLevel(logging.INFO)
     try:
@@ -366,7 +366,7 @@ def test_configure_logging_json_and_text() -> None:
     stream = io.StringIO()
     root.handlers = [logging.StreamHandler(stream)]
     try:
-        metrics.configure_logging(json_logs=True, level="INFO")
+        logs.configure_logging(json_logs=True, level="INFO")
         extra = {"volume": "models", "data": {"args": "['answer', {'text': 'private words'}]"}}
         logging.getLogger("rapbot.test").warning("disk %s", "full", extra=extra)
         try:
@@ -377,7 +377,7 @@ def test_configure_logging_json_and_text() -> None:
         assert (first["message"], first["level"], first["volume"]) == ("disk full", "WARNING", "models")
         assert "data" not in first  # Celery's task arguments (a user's text) never reach a log line
         assert second["message"] == "failed" and "ValueError: boom" in second["exc"]
-        metrics.configure_logging(json_logs=False)
+        logs.configure_logging(json_logs=False)
         stream.truncate(0)
         stream.seek(0)
         logging.getLogger("rapbot.test").warning("plain")

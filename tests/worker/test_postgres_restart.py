@@ -18,13 +18,13 @@ from pgserver._commands import pg_ctl
 from memory.database import embedded_pgdata
 from memory.settings import MemorySettings
 from memory.store import MemoryStore
+from worker.domain.failures import DATABASE_DOWN_MESSAGE
+from worker.domain.pending import InMemoryPendingStore
+from worker.domain.runtime import Runtime
 from worker.errors import BACKEND_DOWN, RapError
-from worker.failures import DATABASE_DOWN_MESSAGE
-from worker.local import LocalClient
-from worker.pending import InMemoryPendingStore
-from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 GROUP = Requester(platform="console", user_id="ann", chat_kind="group", chat_id="family", moderator=True)
 

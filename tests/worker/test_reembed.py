@@ -25,10 +25,10 @@ from model.settings import ModelSettings
 from model.tiny import TINY_DETECTOR_TEXT_SPEC, TINY_ENCODER_SPEC
 from model.types import ModelBundle
 from rapbot.cli import app
-from worker.local import LocalClient
-from worker.reembed import reembed
+from worker.domain.reembed import reembed
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 ENCODER_B = TINY_DETECTOR_TEXT_SPEC  # "open_clip:rapbot-tiny-text512/random": another id, another width
 FACE_ENCODER = f"{FACE_ENCODER_PREFIX}test-descriptor/128"

@@ -17,9 +17,9 @@ from bot import replies
 from memory.store import MemoryStore
 from model.profiles import load_bundle
 from model.types import ModelBundle
-from worker.local import LocalClient
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
+from worker.transport.local import LocalClient
 
 
 def jpeg(image: Image.Image) -> bytes:

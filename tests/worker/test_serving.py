@@ -19,11 +19,11 @@ from test_celery import REDIS_URL, settings_for_run, start_subprocess_worker, wa
 
 from memory.store import MemoryStore
 from model.types import GenerationRequest, ModelBundle
-from worker.celery_client import CeleryClient
-from worker.pending import RedisPendingStore
-from worker.runtime import Runtime
+from worker.domain.runtime import Runtime
 from worker.schemas import Requester
-from worker.tasks import WorkerContext, use_context, worker_app
+from worker.transport.celery_client import CeleryClient
+from worker.transport.redis_pending import RedisPendingStore
+from worker.transport.tasks import WorkerContext, use_context, worker_app
 
 
 class HeldGenerator:

@@ -39,8 +39,8 @@ def reembed(
     from memory.errors import MemoryStoreError
     from memory.migrate import upgrade
     from model.weights import WeightsMissing
-    from worker.reembed import load_encoder
-    from worker.reembed import reembed as run_reembed
+    from worker.domain.reembed import load_encoder
+    from worker.domain.reembed import reembed as run_reembed
 
     try:
         network = load_encoder(encoder)

@@ -16,7 +16,7 @@ STORE_TASK = "rapbot.store"
 
 
 def make_celery(settings: WorkerSettings) -> Celery:
-    """The app clients send with; a worker's adds the tasks (worker.tasks.worker_app)."""
+    """The app clients send with; a worker's adds the tasks (worker.transport.tasks.worker_app)."""
     if not settings.redis_url:
         raise ValueError("RAPBOT_REDIS_URL is not set: the Celery path needs Redis")
     app = Celery("rapbot", broker=settings.redis_url, set_as_current=False)

@@ -14,13 +14,13 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
-from worker.dispatch import MODEL_METHODS, DispatchingClient
+from worker.client import PIPELINE, RapClient, queue_of
+from worker.domain.timing import RequestTiming
 from worker.errors import BACKEND_DOWN, TIMEOUT, RapError
-from worker.presence import STALE_S, presence_key
 from worker.settings import WorkerSettings
-from worker.timing import RequestTiming
-from worker.wire import deliveries_key, done_key, encode_kwargs, error_envelope, open_envelope, reply_key
+from worker.transport.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
+from worker.transport.presence import STALE_S, presence_key
+from worker.transport.wire import deliveries_key, done_key, encode_kwargs, error_envelope, open_envelope, reply_key
 
 BACKEND_DOWN_MESSAGE = "The bot's backend is not reachable right now. Nothing was changed; please try again later."
 BUSY_MESSAGE = "The bot is very busy and did not answer in time. Please try again in a minute."
@@ -85,7 +85,7 @@ def _unconfirmed_write(method: str, kwargs: dict[str, Any]) -> tuple[str, str]:
     return "it was done", "/concepts tells."  # pragma: no cover - every write is named above
 
 
-class CeleryClient(DispatchingClient):
+class CeleryClient(RapClient):
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings()
         if not self.settings.redis_url:
@@ -150,7 +150,7 @@ class CeleryClient(DispatchingClient):
         reply = await redis.blpop([reply_key(request_id)], timeout=first)
         if reply is not None or first >= timeout:
             return reply
-        queue = self.settings.pipeline_queue if method in MODEL_METHODS else self.settings.store_queue
+        queue = self.settings.pipeline_queue if queue_of(method) == PIPELINE else self.settings.store_queue
         if not await redis.zcount(presence_key(queue), time.time() - STALE_S, "+inf") and await self._cancel(
             redis, request_id
         ):
@@ -169,7 +169,7 @@ class CeleryClient(DispatchingClient):
         return False
 
     def _publish(self, method: str, encoded: dict[str, Any], request_id: str) -> None:
-        task = PIPELINE_TASK if method in MODEL_METHODS else STORE_TASK
+        task = PIPELINE_TASK if queue_of(method) == PIPELINE else STORE_TASK
         self.app.send_task(
             task,
             args=[method, encoded, request_id],

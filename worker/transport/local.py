@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from worker.dispatch import DispatchingClient
-from worker.pending import InMemoryPendingStore
-from worker.runtime import Runtime
+from worker.client import RapClient
+from worker.domain.pending import InMemoryPendingStore
+from worker.domain.runtime import Runtime
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from model.types import ModelBundle
 
 
-class LocalClient(DispatchingClient):
+class LocalClient(RapClient):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 

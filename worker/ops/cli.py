@@ -51,7 +51,7 @@ def deadletters_list() -> None:
     """Show every dead letter: when, which request, what kind, why."""
     import json
 
-    from worker.wire import DEAD_LETTERS_KEY
+    from worker.transport.wire import DEAD_LETTERS_KEY
 
     records = [json.loads(raw) for raw in _redis().lrange(DEAD_LETTERS_KEY, 0, -1)]
     if not records:
@@ -64,7 +64,7 @@ def deadletters_list() -> None:
 
 def deadletters_clear() -> None:
     """Remove every dead letter."""
-    from worker.wire import DEAD_LETTERS_KEY
+    from worker.transport.wire import DEAD_LETTERS_KEY
 
     redis = _redis()
     count = int(redis.llen(DEAD_LETTERS_KEY))
@@ -141,14 +141,15 @@ def _start_store_worker(loglevel: str) -> subprocess.Popen[bytes]:
 
 
 def _serve_metrics(settings: WorkerSettings, *, serves_models: bool, in_process: bool) -> None:
-    """/metrics and /healthz on RAPBOT_METRICS_PORT (worker/metrics.py)."""
-    from worker import metrics, tasks
+    """/metrics and /healthz on RAPBOT_METRICS_PORT (worker/ops/metrics.py)."""
+    from worker.ops import health, http, metrics, queues
+    from worker.transport import tasks
 
     assert settings.redis_url and settings.metrics_port
-    redis = metrics.health_redis(settings.redis_url)
-    metrics.watch_queues(redis, [settings.pipeline_queue, settings.store_queue], tasks.DEAD_LETTERS_KEY)
+    redis = health.health_redis(settings.redis_url)
+    queues.watch_queues(redis, [settings.pipeline_queue, settings.store_queue], tasks.DEAD_LETTERS_KEY)
     if not in_process:  # prefork: the store and the networks live in the pool's children
-        metrics.start_metrics_server(settings.metrics_port, metrics.health_checks(redis=redis))
+        http.start_metrics_server(settings.metrics_port, health.health_checks(redis=redis))
         return
 
     def engine() -> Any:
@@ -157,9 +158,9 @@ def _serve_metrics(settings: WorkerSettings, *, serves_models: bool, in_process:
 
     if serves_models:
         metrics.watch_engine(engine)
-    metrics.start_metrics_server(
+    http.start_metrics_server(
         settings.metrics_port,
-        metrics.health_checks(
+        health.health_checks(
             redis=redis,
             store=lambda: tasks.context().runtime.store,  # opens the store on the first check, as a task would
             engine=engine if serves_models else None,
@@ -171,8 +172,9 @@ def _run_celery(
     role: Role, pipeline_queue: str, store_queue: str, queues: str, concurrency: int, pool: str, loglevel: str
 ) -> None:
     from model.settings import ModelSettings
-    from worker import tasks
+    from worker.ops import metrics
     from worker.settings import WorkerSettings
+    from worker.transport import tasks
 
     serves_store_only = role is Role.store and not queues
     tasks.serve_models(not serves_store_only)
@@ -183,9 +185,10 @@ def _run_celery(
         concurrency = threads if pool == "threads" else 1
     chosen = queues or (store_queue if role is Role.store else pipeline_queue)
     settings = WorkerSettings()
+    tasks.observe_with(request=metrics.observe_request, model_load=metrics.observe_model_load)
     celery = tasks.worker_app(settings)
     if settings.log_json:
-        from worker.metrics import use_logging_in_celery
+        from worker.ops.logs import use_logging_in_celery
 
         use_logging_in_celery(True)
     if settings.metrics_port:

@@ -1,7 +1,7 @@
 """Every client operation as one blocking call over (store, pipeline): which scope a request reads
 and writes (its user's own memory, or the group it comes from), passing the requester as the actor of
 every store call so memory.policy decides what it may do; results turned into worker.schemas
-(worker.runtime turns every error into a RapError). LocalClient runs these in a thread; the Celery
+(worker.domain.runtime turns every error into a RapError). LocalClient runs these in a thread; the Celery
 tasks run the very same methods, so both give the same result."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from memory.errors import UnknownScope
 from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind, ViewInfo
+from worker.domain.learning import give_feedback
+from worker.domain.pending import PendingStore
+from worker.domain.pipeline import CandidatesFound, Pipeline
 from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
-from worker.learning import give_feedback
-from worker.pending import PendingStore
-from worker.pipeline import CandidatesFound, Pipeline
 from worker.schemas import (
     AnswerResult,
     AuditItem,
@@ -118,7 +118,7 @@ class RapService:
 
     # ---- the store alone ---------------------------------------------------------------------
     def feedback(self, who: Requester, feedback_id: str, name: str | None, correct: bool) -> ConceptSummary:
-        """Yes / no to a concept recognised in a photo answer (worker/learning.py)."""
+        """Yes / no to a concept recognised in a photo answer (worker/domain/learning.py)."""
         scope = self.scope_of(who)
         if self._pending is None:
             raise RapError(NO_FEEDBACK, "This worker keeps no answers to learn from.")

@@ -11,9 +11,9 @@ from worker.settings import WorkerSettings
 def get_client(settings: WorkerSettings | None = None) -> RapClient:
     settings = settings or WorkerSettings()
     if settings.redis_url:
-        from worker.celery_client import CeleryClient
+        from worker.transport.celery_client import CeleryClient
 
         return CeleryClient(settings)
-    from worker.local import LocalClient
+    from worker.transport.local import LocalClient
 
     return LocalClient.open(settings)

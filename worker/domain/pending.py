@@ -1,10 +1,10 @@
 """Requests waiting for the user's next word: a remember waiting for the choice among several
-candidate boxes, and a recognised crop waiting for "yes, that's bo" / "no" (worker/learning.py).
+candidate boxes, and a recognised crop waiting for "yes, that's bo" / "no" (worker/domain/learning.py).
 
 Where they live: in process memory for the LocalClient (one process, nothing to share), in Redis
-for Celery (any worker may get the follow-up `choose` or `feedback`). Either way they expire (after
-RAPBOT_PENDING_TTL_S unless put with another time to live), and they never touch the database: an
-abandoned choice leaves nothing behind."""
+for Celery (worker.transport.redis_pending: any worker may get the follow-up `choose` or
+`feedback`). Either way they expire (after RAPBOT_PENDING_TTL_S unless put with another time to
+live), and they never touch the database: an abandoned choice leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import threading
 import time
 from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from redis import Redis
+from pydantic import BaseModel, ConfigDict
 
 from worker.schemas import Box
 
@@ -82,29 +81,3 @@ class InMemoryPendingStore:
         now = time.monotonic()
         for key in [key for key, (expires, _) in self._items.items() if expires < now]:
             del self._items[key]
-
-
-class RedisPendingStore:
-    """One Redis key per pending choice, expiring on its own, shared by every worker."""
-
-    def __init__(self, redis_client: Redis, ttl_s: int, prefix: str = "rapbot:pending:") -> None:
-        self._redis = redis_client
-        self._ttl_s = ttl_s
-        self._prefix = prefix
-
-    def put(self, pending: BaseModel, ttl_s: int | None = None, key: str | None = None) -> str:
-        pending_id = key or new_pending_id()
-        self._redis.set(self._prefix + pending_id, pending.model_dump_json(), ex=ttl_s or self._ttl_s)
-        return pending_id
-
-    def get(self, pending_id: str, kind: type[Item] = PendingRemember) -> Item | None:  # type: ignore[assignment]
-        raw = self._redis.get(self._prefix + pending_id)
-        if not raw:
-            return None
-        try:
-            return kind.model_validate_json(raw)  # type: ignore[arg-type]
-        except ValidationError:  # an id of another kind of pending request
-            return None
-
-    def delete(self, pending_id: str) -> None:
-        self._redis.delete(self._prefix + pending_id)

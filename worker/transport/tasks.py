@@ -18,33 +18,35 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery, Task
 from redis import Redis
 
 from model.batching import DeadlinePassed, request_deadline
-from worker import metrics
-from worker.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
-from worker.dispatch import MODEL_METHODS
+from worker.client import PIPELINE, queue_of
+from worker.domain.failures import as_rap_error
+from worker.domain.runtime import Runtime
+from worker.domain.timing import RequestTiming, track_request
 from worker.errors import BAD_IMAGE, DEAD_LETTER, RapError
-from worker.failures import as_rap_error
-from worker.pending import RedisPendingStore
-from worker.presence import Heartbeat
-from worker.runtime import Runtime
 from worker.schemas import Requester
 from worker.settings import WorkerSettings
-from worker.timing import RequestTiming, track_request
-from worker.wire import (
+from worker.transport.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
+from worker.transport.presence import Heartbeat
+from worker.transport.redis_pending import RedisPendingStore
+from worker.transport.wire import (
     DEAD_LETTERS_KEY,
     TRANSIENT_CODES,
     deliveries_key,
     done_key,
     error_envelope,
     ok_envelope,
+    outcome_of,
     reply_key,
+    timing_of,
 )
 
 
@@ -61,6 +63,33 @@ _serve_models = True
 ENGINE_STATS_PREFIX = "rapbot:engine:"
 CLIENT_GRACE_S = 5.0  # a request's deadline comes this long before its client gives up
 log = logging.getLogger(__name__)
+
+
+class RequestObserver(Protocol):
+    def __call__(
+        self, kind: str, outcome: str, seconds: float, timing: RequestTiming | None = None, *, request_id: str | None
+    ) -> None: ...
+
+
+def _unobserved_request(
+    kind: str, outcome: str, seconds: float, timing: RequestTiming | None = None, *, request_id: str | None
+) -> None:
+    pass
+
+
+def _unobserved_load(seconds: float) -> None:
+    pass
+
+
+# Operations (worker.ops) watch the tasks through these: the transport never imports operations.
+_observe_request: RequestObserver = _unobserved_request
+_observe_model_load: Callable[[float], None] = _unobserved_load
+
+
+def observe_with(request: RequestObserver, model_load: Callable[[float], None]) -> None:
+    """Report every finished request and the networks' load time to these (worker.ops.metrics)."""
+    global _observe_request, _observe_model_load
+    _observe_request, _observe_model_load = request, model_load
 
 
 def serve_models(enabled: bool) -> None:
@@ -122,7 +151,7 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
     except Exception as exc:  # Postgres down or misconfigured: say so, and try again next request
         error = as_rap_error(exc)
         _reply_unavailable(request_id, error)
-        metrics.observe_request(method, error.code, time.perf_counter() - start, request_id=request_id)
+        _observe_request(method, error.code, time.perf_counter() - start, request_id=request_id)
         return
     expiry = ctx.settings.result_expires_s
     # Counted BEFORE the done key is read: a client that finds no worker cancels a request by
@@ -146,10 +175,8 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
         if stats is not None:  # for operators and bench/load.py: what batching is doing
             pipe.set(engine_stats_key(), json.dumps(stats), ex=expiry)
         pipe.execute()
-    timing = None if replayed else metrics.timing_of(envelope)
-    metrics.observe_request(
-        method, metrics.outcome_of(envelope), time.perf_counter() - start, timing, request_id=request_id
-    )
+    timing = None if replayed else timing_of(envelope)
+    _observe_request(method, outcome_of(envelope), time.perf_counter() - start, timing, request_id=request_id)
 
 
 def current_context() -> WorkerContext | None:
@@ -163,8 +190,9 @@ def warm_up() -> None:
     try:
         engine = context().runtime.engine
         if engine is not None:
-            with metrics.timed_model_load():
-                engine.warm_up()
+            start = time.perf_counter()
+            engine.warm_up()
+            _observe_model_load(time.perf_counter() - start)
             log.info("networks loaded")
     except Exception:  # the first request reports the same failure to its user, clearly
         log.exception("could not load the networks ahead of the first request")
@@ -208,7 +236,7 @@ def dead_letter(ctx: WorkerContext, method: str, request_id: str, deliveries: in
     }
     ctx.redis.rpush(DEAD_LETTERS_KEY, json.dumps(record))
     log.error("request %s (%s) is a dead letter after %d deliveries", request_id, method, deliveries - 1)
-    what = "photo" if method in MODEL_METHODS else "request"
+    what = "photo" if queue_of(method) == PIPELINE else "request"
     return error_envelope(
         RapError(
             DEAD_LETTER,
@@ -251,7 +279,7 @@ def _blob_keys(kwargs: dict[str, Any]) -> list[str]:
 
 
 def worker_app(settings: WorkerSettings) -> Celery:
-    """The Celery app of a worker: the client's app (worker/celery_app.py) with the tasks registered."""
+    """The Celery app of a worker: the client's app (worker/transport/celery_app.py) with the tasks registered."""
     app = make_celery(settings)
     register_tasks(app)
     return app

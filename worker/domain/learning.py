@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from memory import validation
 from memory.types import Actor, ConceptInfo, NewView, SearchHit
+from worker.domain.pending import PendingStore
 from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
-from worker.pending import PendingStore
 from worker.schemas import BYTES_AS_BASE64, Box
 
 if TYPE_CHECKING:

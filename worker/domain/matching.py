@@ -1,5 +1,5 @@
 """A pure decision of the pipeline, kept apart from the networks: which detected box is the
-subject of a remembered photo (which names a question mentions: worker/mentions.py)."""
+subject of a remembered photo (which names a question mentions: worker/domain/mentions.py)."""
 
 from __future__ import annotations
 

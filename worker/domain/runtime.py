@@ -10,10 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from worker.failures import as_rap_error
-from worker.pending import PendingStore
-from worker.pipeline import Pipeline
-from worker.service import RapService
+from worker.client import OPERATIONS
+from worker.domain.failures import as_rap_error
+from worker.domain.pending import PendingStore
+from worker.domain.pipeline import Pipeline
+from worker.domain.service import RapService
+from worker.errors import BAD_REQUEST, RapError
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -76,7 +78,10 @@ class Runtime:
         return cls(store, settings, pending, bundle, serve_models=serve_models)
 
     def call(self, method: str, **kwargs: Any) -> Any:
-        """Run one service method (from any thread); every failure leaves as a RapError."""
+        """Run one operation of the table (worker.client.OPERATIONS) on the service (from any thread);
+        every failure leaves as a RapError."""
+        if method not in OPERATIONS:
+            raise RapError(BAD_REQUEST, "That is not something this bot can do.")
         function: Callable[..., Any] = getattr(self.service, method)
         try:
             return function(**kwargs)

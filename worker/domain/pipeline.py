@@ -26,18 +26,18 @@ from model.answers import yes_no
 from model.batching import check_deadline
 from model.prompt import CAPTION_QUESTION
 from model.types import ConceptRef, Detection, ModelBundle
+from worker.domain.faces import FaceVerdict, face_view, has_face_views, judge_faces, store_face_view
+from worker.domain.grounding import boxes_to_draw, grounded_in_photo
+from worker.domain.images import decode_image
+from worker.domain.learning import offer_feedback, pool_unvetoed
+from worker.domain.matching import Subject, pick_subject
+from worker.domain.mentions import mentioned_names
+from worker.domain.pending import PendingRemember, PendingStore
+from worker.domain.timing import note_generation, stage
+from worker.domain.vocabulary import GENERAL_VOCABULARY
 from worker.errors import ALREADY_SAVED, BAD_REQUEST, NO_PENDING, RapError
-from worker.faces import FaceVerdict, face_view, has_face_views, judge_faces, store_face_view
-from worker.grounding import boxes_to_draw, grounded_in_photo
-from worker.images import decode_image
-from worker.learning import offer_feedback, pool_unvetoed
-from worker.matching import Subject, pick_subject
-from worker.mentions import mentioned_names
-from worker.pending import PendingRemember, PendingStore
 from worker.schemas import AnswerResult, Box, Candidate, Recognised
 from worker.settings import WorkerSettings
-from worker.timing import note_generation, stage
-from worker.vocabulary import GENERAL_VOCABULARY
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -62,7 +62,7 @@ class CandidatesFound:
 class _PreparedView:
     view: NewView
     category: str
-    face: NewView | None = None  # the face the crop shows (worker/faces.py), stored next to it
+    face: NewView | None = None  # the face the crop shows (worker/domain/faces.py), stored next to it
 
 
 class Pipeline:
@@ -345,7 +345,7 @@ class Pipeline:
         self, image: Image.Image, scope_ids: Sequence[int], thresholds: dict[int, float]
     ) -> tuple[list[tuple[ConceptInfo, float, Box]], list[ConceptInfo], dict[int, str]]:
         """Concepts seen in the photo, best first, at most the generator's topK; those seen beyond
-        it (left out of the prompt, named in the reply); and the feedback id (worker/learning.py)
+        it (left out of the prompt, named in the reply); and the feedback id (worker/domain/learning.py)
         under which the crop each was seen in waits for yes / no, by concept id."""
         encoder_id = self.bundle.encoder.encoder_id
         stored = self.store.encoders(scope_ids)
@@ -361,7 +361,7 @@ class Pipeline:
             hits = pool_unvetoed(self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K, pooled=False))
         kept = [hit for hit in hits if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0)]
         kept.sort(key=lambda hit: hit.similarity, reverse=True)
-        # People by face (worker/faces.py): with a face visible, faces judge whoever has a face view.
+        # People by face (worker/domain/faces.py): with a face visible, faces judge whoever has a face view.
         faces = self._judge_faces(image, scope_ids, stored)
         with_face = has_face_views(self.store)
         kept = [hit for hit in kept if not faces.decides(hit.concept, with_face)]

@@ -21,7 +21,7 @@ from PIL import Image
 from memory.errors import DuplicatePhoto, QuotaExceeded
 from memory.types import Actor, ConceptInfo, NewView, is_face_encoder
 from model.types import Box, Face, FaceFinder
-from worker.learning import pool_unvetoed
+from worker.domain.learning import pool_unvetoed
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -36,7 +36,7 @@ class FaceMatch:
     concept: ConceptInfo
     similarity: float  # cosine of the face descriptors
     box: Box  # the face in the query photo
-    descriptor: npt.NDArray[np.float32]  # of that face: kept with it for a yes / no (worker/learning.py)
+    descriptor: npt.NDArray[np.float32]  # of that face: kept with it for a yes / no (worker/domain/learning.py)
 
 
 @dataclass(frozen=True)

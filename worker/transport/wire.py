@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter
 
-from worker.dispatch import RESULT_TYPES
+from worker.client import OPERATIONS
+from worker.domain.timing import RequestTiming
 from worker.errors import RapError
 from worker.schemas import Requester
-from worker.timing import RequestTiming
 
 BLOB_PREFIX = "rapbot:blob:"
 REPLY_PREFIX = "rapbot:reply:"
@@ -26,7 +26,7 @@ _BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
 
 def result_adapter(method: str) -> TypeAdapter[Any]:
-    result_type = RESULT_TYPES[method]
+    result_type = OPERATIONS[method].result_type
     if result_type is bytes:
         return TypeAdapter(bytes, config=_BYTES_CONFIG)
     return TypeAdapter(result_type)
@@ -85,3 +85,23 @@ def open_envelope(method: str, raw: bytes | str) -> tuple[Any, RequestTiming]:
     if not envelope["ok"]:
         raise RapError(envelope["code"], envelope["message"])
     return result_adapter(method).validate_json(envelope["result"]), RequestTiming.from_json(envelope)
+
+
+def outcome_of(envelope: str | bytes) -> str:
+    """A reply envelope's outcome (worker.transport.wire): "ok", or its error code."""
+    try:
+        data = json.loads(envelope)
+    except ValueError:
+        return "other"
+    if data.get("ok"):
+        return "ok"
+    return str(data.get("code") or "other")
+
+
+def timing_of(envelope: str | bytes) -> RequestTiming | None:
+    """The timing an ok envelope carries (errors carry none)."""
+    try:
+        data = json.loads(envelope)
+    except ValueError:
+        return None
+    return RequestTiming.from_json(data) if data.get("ok") else None
