@@ -64,6 +64,8 @@ async def bench_session(out: Path) -> None:
             t0 = time.perf_counter()
             reply = await session.handle_line(line)
             first = reply.splitlines()[0] if reply else ""
+            if first.startswith("sorry, something went wrong"):
+                raise SystemExit(f"the console failed on {line!r}: {reply}")
             print(f"{time.perf_counter() - t0:7.3f} s  {line[:40]!r:44} -> {first[:60]}")
     finally:
         await client.close()
@@ -73,7 +75,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5000)
     parser.add_argument("--session", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="CI size: 20 rounds, then the session")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.session = 20, True
     bench_grammar(args.rounds)
     if args.session:
         asyncio.run(bench_session(Path(tempfile.mkdtemp(prefix="rapbot-bench-"))))

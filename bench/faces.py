@@ -46,7 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="face finder timings per photo (median)")
     parser.add_argument("--cnn", action="store_true", help="also time dlib's CNN (mmod) detector, once per photo")
+    parser.add_argument("--smoke", action="store_true", help="CI size: one timing per photo")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.cnn = 1, False
 
     from model.faces import FaceEncoder
     from model.profiles import load_bundle
@@ -96,6 +99,21 @@ def main() -> None:
         low = min(sims[column] for kind, _, sims in rows if kind == "same")
         high = max(sims[column] for kind, _, sims in rows if kind == "other")
         print(f"| {name} | {low:.3f} | {high:.3f} | {low - high:+.3f} |")
+
+    # Look-alikes (docs/index.md): two concepts within LOOKALIKE_MARGIN of each other on one face are
+    # both named, as uncertain. Two views of the same person spread by `spread`; the closest other
+    # person stays `gap` below her: a margin between the two flags the same face remembered twice
+    # and never merges two different people.
+    from worker.domain.indexing import LOOKALIKE_MARGIN
+
+    same_faces = [sims[0] for kind, _, sims in rows if kind == "same"]
+    spread = max(same_faces) - min(same_faces)
+    gap = min(same_faces) - max(sims[0] for kind, _, sims in rows if kind == "other")
+    print(
+        f"\nlook-alike margin {LOOKALIKE_MARGIN:.3f}: same-person spread {spread:.3f} (flagged as uncertain), "
+        f"gap to the closest other person {gap:.3f} (never merged): "
+        f"{'inside' if spread <= LOOKALIKE_MARGIN < gap else 'OUTSIDE'} the measured window"
+    )
 
     print("\n| photo | size | faces | face finder, median s |")
     print("|---|---|---:|---:|")

@@ -7,7 +7,8 @@
 #   2. bench/make_random_llava.py --size 13b: a LLaVA-1.5-13B-shaped generator (CLIP-L/336 +
 #      Llama-13B, bf16, random), initialised on the GPU and saved once
 #   3. bench/load.py on the hf engine: RAP's encoder ViT-L-14-336 (random), YOLO-World v2 X
-#      (random), the 13B generator, --device cuda, levels 1,4,16,32, batched vs --max-batch 1
+#      (random), the 13B generator, --device cuda, levels 1,8,32, batched vs --max-batch 1 (photo
+#      answers: per-stage times, mean batch per stage, vision-tower images per answer)
 #   4. bench/models.py --device cuda (latency and memory of the real architectures)
 #   5. bench/load.py on the vllm engine, when vLLM is there or installs (pip install vllm==0.33.0
 #      into .venv-vllm): `vllm serve <dir> --enable-prefix-caching`; skipped with the reason otherwise
@@ -22,8 +23,8 @@
 # The GPU machine reaches no registry and its python3 (3.12, torch, transformers) lacks open_clip,
 # ultralytics, celery, Postgres and a redis-server: run --fetch-wheels here first (wheels plus this
 # machine's redis-server in .whl/redis), keep .whl out of git (`echo /.whl/ >> .git/info/exclude`)
-# and carry `.whl` with the run (about 35 MB).
-# Knobs (environment): GPU_CHECK_BUDGET_S (default 450), LEVELS (1,4,16,32), LEVEL_SECONDS (6),
+# and carry `.whl` with the run (about 35 MB; --fetch-wheels fails above 64 MiB, the carry limit).
+# Knobs (environment): GPU_CHECK_BUDGET_S (default 450), LEVELS (1,8,32), LEVEL_SECONDS (6),
 # LLAVA_SIZE (13b), MAX_NEW_TOKENS (32), SKIP_VLLM=1, SKIP_MODELS=1; for a CPU dry run of the script
 # itself: DEVICE=cpu LLAVA_SIZE=tiny ENCODER=open_clip:rapbot-tiny/random DETECTOR=yolov8s-worldv2.yaml.
 set -uo pipefail
@@ -77,13 +78,18 @@ WRAPPER
   chmod +x "$WHEEL_DIR/redis/redis-server" "$WHEEL_DIR/redis/redis-server.bin"
   "$WHEEL_DIR/redis/redis-server" --version
   du -sh "$WHEEL_DIR"
+  bytes=$(du -sb "$WHEEL_DIR" | cut -f1)
+  if [ "$bytes" -gt $((64 * 1024 * 1024)) ]; then
+    echo "$WHEEL_DIR is $((bytes / 1024 / 1024)) MiB: over the 64 MiB a run can carry" >&2
+    failed=1
+  fi
   echo "carry .whl with the run (and keep it out of git: echo /.whl/ >> .git/info/exclude)"
   exit $failed
 fi
 
 # ---- on the GPU machine -------------------------------------------------------------------------
 BUDGET=${GPU_CHECK_BUDGET_S:-450}
-LEVELS=${LEVELS:-1,4,16,32}
+LEVELS=${LEVELS:-1,8,32}
 LEVEL_SECONDS=${LEVEL_SECONDS:-6}
 LLAVA_SIZE=${LLAVA_SIZE:-13b}
 MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-32}
@@ -259,6 +265,10 @@ else
 fi
 
 note ""
+note "# summary (hf engine first, then vllm when it ran):"
+grep -E "^(batching speedup|a lone user|  ?[0-9]+ chats: answers/s)" "$RESULTS" | tee -a "$RESULTS.summary"
+cat "$RESULTS.summary" >>"$RESULTS" 2>/dev/null
+rm -f "$RESULTS.summary"
 note "# done in $(($(date +%s) - STARTED)) s; results in $RESULTS"
 echo
 echo "================ $RESULTS ================"

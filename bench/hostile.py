@@ -35,7 +35,9 @@ CASES: dict[str, tuple[int, int, str]] = {
     "1x40000": (1, 40000, "PNG"),
     "10000x3": (10000, 3, "PNG"),
     "10000x1": (10000, 1, "PNG"),
+    "vga": (640, 480, "JPEG"),  # --smoke: a small normal photo
 }
+SMOKE_CASES = "vga,10000x1"
 
 
 def make_photo(name: str) -> bytes:
@@ -112,7 +114,10 @@ def main() -> None:
     )
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--child", nargs=2, metavar=("PHOTO", "DATABASE_URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help=f"CI size: cases {SMOKE_CASES}, 4-token answers")
     args = parser.parse_args()
+    if args.smoke:
+        args.cases, args.max_new_tokens = SMOKE_CASES, 4
     if args.child:
         result = asyncio.run(child(Path(args.child[0]), args.child[1], args.profile, args.max_new_tokens))
         print("RESULT " + json.dumps(result))
@@ -129,6 +134,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="rbh-", dir="/tmp"))  # short: the socket path has a limit
     server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
     results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
     try:
         server.psql("CREATE DATABASE hostile_template;")
         upgrade(server.get_uri("hostile_template").replace("postgresql://", "postgresql+psycopg://", 1))
@@ -147,6 +153,7 @@ def main() -> None:
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode != 0 or not lines:
                 print(f"{name}: the child failed ({done.returncode})\n{done.stderr[-3000:]}", file=sys.stderr)
+                failed.append(name)
                 continue
             results[name] = json.loads(lines[-1].removeprefix("RESULT "))
             results[name]["bytes"] = photo.stat().st_size
@@ -169,6 +176,8 @@ def main() -> None:
             f"| {name} ({width}x{height}) | {r['bytes'] / 1e3:,.1f} kB | {r['outcome']} | {r['seconds']:.2f} s | "
             f"{r['peak_rss_mb']:,.0f} MB | {over:+,.0f} MB | {rss_ratio} | {time_ratio} |"
         )
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ worker should keep it fast while generations saturate the GPU worker. Cold start
 request of each GPU worker) is measured apart and excluded; every mode is warmed up first.
 
 Per level it prints: answers/s, end-to-end p50/p99, store-request p99 under that load, mean
-generation batch, per-stage mean time per request (detect, embed, search, generate), generated
+generation and detection batch, images through the generator's vision tower per answer, generated
 tokens per answer and generation-stage tokens/s (from the GPU worker's engine statistics in
-Redis). The last line is
+Redis); then, at the smallest level and at 16 chats, the time per stage (decode, detect, faces,
+embed, search, generate, draw: mean ms per answer, batched vs one at a time) with the mean batch of
+each batched stage: what to fix next. The last line is
 
     batching speedup at 16 chats: <X>x answers/s, generation stage <Y>x tokens/s
 
@@ -62,7 +64,8 @@ PHOTOS: tuple[tuple[str, str, str], ...] = (
     ("hubble_deep_field", "hubble", "the night sky from my telescope"),
     ("immunohistochemistry", "slide", "my lab's favourite tissue slide"),
 )
-STAGES = ("detect", "embed", "search", "generate")
+STAGES = ("decode", "detect", "faces", "embed", "search", "generate", "draw")
+BATCHED = ("detect", "embed", "generate")  # the stages the serving engine batches
 PROBE_INTERVAL_S = 0.05
 MAX_CHATS = 64
 MAX_SECONDS = 600.0
@@ -357,6 +360,25 @@ class LevelResult:
     store_latencies: list[float]
     generate: dict[str, float]
     errors: int
+    # Engine statistics over the level, per batched network, and the vision tower's (hf engine).
+    engine: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def mean_batch(self, stage: str) -> float | None:
+        figures = self.engine.get(stage, {})
+        batches = figures.get("batches", 0.0)
+        return figures.get("requests", 0.0) / batches if batches > 0 else None
+
+    @property
+    def vision_images_per_answer(self) -> float | None:
+        """Images through the generator's vision tower per answer (1 for a photo answer whose
+        concepts' photos are cached; 1 + concepts without the cache)."""
+        images = self.engine.get("vision", {}).get("images")
+        return images / self.answers if images is not None and self.answers else None
+
+    @property
+    def vision_calls_per_answer(self) -> float | None:
+        calls = self.engine.get("vision", {}).get("calls")
+        return calls / self.answers if calls is not None and self.answers else None
 
     @property
     def gen_tokens_per_s(self) -> float | None:
@@ -404,6 +426,24 @@ class Bench:
         finally:
             if not task.done():
                 task.cancel()
+
+    async def worker_up(self, queue: str, timeout_s: float = 900.0) -> None:
+        """Wait until a worker of `queue` announces itself (worker/transport/presence.py): a request
+        sent while none has yet (a GPU worker still starting) is refused as "no bot worker"."""
+        from redis import Redis
+
+        from worker.transport.presence import STALE_S, presence_key
+
+        redis = Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not redis.zcount(presence_key(queue), time.time() - STALE_S, "+inf"):
+                self.services.check_alive(self.watch)
+                if time.monotonic() > deadline:
+                    raise WorkerDied(f"no worker of {queue} announced itself within {timeout_s:.0f} s")
+                await asyncio.sleep(0.5)
+        finally:
+            redis.close()
 
     async def timed_call(self, method: str, **kwargs: Any) -> tuple[Any, Timing, float]:
         """The result, what the worker reported (Timing) and the end-to-end seconds at the client."""
@@ -519,6 +559,7 @@ class Bench:
             timings=timings,
             store_latencies=store_latencies,
             generate=engine_delta(before, after, "generate"),
+            engine={stage: engine_delta(before, after, stage) for stage in (*BATCHED, "vision")},
             errors=errors,
         )
 
@@ -527,18 +568,35 @@ class Bench:
 
 HEADER = (
     f"{'chats':>5} {'answers':>7} {'ans/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'store p99':>9} {'gen batch':>9} "
-    f"{'detect':>7} {'embed':>7} {'search':>7} {'generate':>8} {'tok/ans':>7} {'gen tok/s':>9} {'errors':>6}"
+    f"{'det batch':>9} {'vis img/ans':>11} {'tok/ans':>7} {'gen tok/s':>9} {'errors':>6}"
 )
 
 
 def row(result: LevelResult) -> str:
-    stages = [fmt(result.stage_ms(stage)) for stage in STAGES]
     return (
         f"{result.chats:>5} {result.answers:>7} {result.answers_per_s:>7.2f} "
         f"{fmt(percentile(result.latencies, 50) * 1e3, 0):>8} {fmt(percentile(result.latencies, 99) * 1e3, 0):>8} "
         f"{fmt(percentile(result.store_latencies, 99) * 1e3):>9} {fmt(result.mean_gen_batch, 2):>9} "
-        f"{stages[0]:>7} {stages[1]:>7} {stages[2]:>7} {stages[3]:>8} {fmt(result.tokens_per_answer):>7} "
-        f"{fmt(result.gen_tokens_per_s):>9} {result.errors:>6}"
+        f"{fmt(result.mean_batch('detect'), 2):>9} {fmt(result.vision_images_per_answer, 2):>11} "
+        f"{fmt(result.tokens_per_answer):>7} {fmt(result.gen_tokens_per_s):>9} {result.errors:>6}"
+    )
+
+
+def stage_table(out: Output, chats: int, batched: LevelResult, single: LevelResult) -> None:
+    """Where an answer's time goes at `chats` chats, batched vs one at a time: mean ms per request
+    in each stage (a batcher's queue wait included) and, for the batched stages, the mean batch."""
+    out()
+    out(f"time per stage at {chats} chat(s), mean ms per answer (batched / one at a time), mean batch batched:")
+    out(f"{'stage':>9} {'batched':>9} {'one':>9} {'mean batch':>10}")
+    for stage in STAGES:
+        mean_batch = fmt(batched.mean_batch(stage), 2) if stage in BATCHED else ""
+        out(f"{stage:>9} {fmt(batched.stage_ms(stage)):>9} {fmt(single.stage_ms(stage)):>9} {mean_batch:>10}")
+    total = [sum(r.stage_ms(s) or 0.0 for s in STAGES) for r in (batched, single)]
+    out(f"{'sum':>9} {total[0]:>9.1f} {total[1]:>9.1f}")
+    out(
+        f"vision tower per answer (batched): {fmt(batched.vision_images_per_answer, 2)} images in "
+        f"{fmt(batched.vision_calls_per_answer, 2)} calls; one at a time: "
+        f"{fmt(single.vision_images_per_answer, 2)} images"
     )
 
 
@@ -646,6 +704,7 @@ async def run(args: argparse.Namespace, services: Services, out: Output) -> None
             out(f"== {mode}: starting the GPU worker ({' '.join(gpu_worker_args(args, max_batch, roles))})")
             services.start_worker("gpu-worker", gpu_worker_args(args, max_batch, roles), env)
             bench.watch = ["gpu-worker", "store-worker"]
+            await bench.worker_up(env.get("RAPBOT_PIPELINE_QUEUE", "rapbot.gpu"))
             if number == 0:
                 await bench.remember_all()
             await bench.warm_up(mode, cold=number > 0)
@@ -659,6 +718,8 @@ async def run(args: argparse.Namespace, services: Services, out: Output) -> None
             services.stop("gpu-worker")
     finally:
         await bench.client.close()
+    if args.smoke and any(result.errors for found in results.values() for result in found):
+        raise WorkerDied("requests failed in the smoke run (see the errors column above)")
 
     out()
     out(
@@ -675,14 +736,16 @@ async def run(args: argparse.Namespace, services: Services, out: Output) -> None
     )
     out("ans/s: answers completed per second (each chat sends until the deadline, then its last answer drains)")
     out("p50/p99: end-to-end ms at the client; store p99: ms of list_concepts sent every ~50 ms meanwhile")
-    out("gen batch: mean generation batch (engine statistics); detect..generate: mean ms per request in each stage")
-    out("(a batcher's queue wait included); tok/ans: generated tokens per answer; gen tok/s: generation-stage")
-    out("tokens per busy second of the generator (engine statistics)")
+    out("gen batch / det batch: mean generation / detection batch (engine statistics); vis img/ans: images")
+    out("through the generator's vision tower per answer (1 for a photo answer when the concept photos are cached);")
+    out("tok/ans: generated tokens per answer; gen tok/s: generation-stage tokens per busy second of the generator")
     for mode, _ in modes:
         print_table(out, f"-- {mode}", results[mode])
 
-    out()
     by_mode = [{r.chats: r for r in results[mode]} for mode, _ in modes]
+    for chats in sorted({min(args.levels), 16 if 16 in args.levels else largest}):
+        stage_table(out, chats, by_mode[0][chats], by_mode[1][chats])
+    out()
     for chats in args.levels:
         batched, single = by_mode[0][chats], by_mode[1][chats]
         answers = ratio(batched.answers_per_s, single.answers_per_s)
@@ -697,6 +760,13 @@ async def run(args: argparse.Namespace, services: Services, out: Output) -> None
     target = 16 if 16 in args.levels else largest
     if target != 16:
         out(f"16 chats is not among the levels: the speedup below is at {target} chats, the largest level.")
+    lone = min(args.levels)
+    alone = ratio(by_mode[0][lone].answers_per_s, by_mode[1][lone].answers_per_s)
+    vision = [by_mode[i][target].vision_images_per_answer for i in (0, 1)]
+    out(
+        f"a lone user at {lone} chat(s): batched is {fmt(alone, 2)}x the answers/s of one at a time; vision-tower "
+        f"images per answer at {target} chats: {fmt(vision[0], 2)} batched, {fmt(vision[1], 2)} one at a time"
+    )
     batched, single = by_mode[0][target], by_mode[1][target]
     answers = ratio(batched.answers_per_s, single.answers_per_s)
     tokens = ratio(batched.gen_tokens_per_s, single.gen_tokens_per_s)
@@ -710,7 +780,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default=None, help="comma-separated numbers of chats (default 1,4,16,32)")
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per level (default 15)")
     parser.add_argument("--requests-per-chat", type=int, default=0, help="instead of --seconds: answers per chat")
-    parser.add_argument("--quick", action="store_true", help="smoke run: levels 1,4,16 and 6 s per level")
+    parser.add_argument("--quick", action="store_true", help="a short run: levels 1,4,16 and 6 s per level")
+    parser.add_argument(
+        "--smoke", action="store_true", help="CI size: 1 chat, 2 answers of 4 tokens per mode; fails on any error"
+    )
     parser.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "gpu"])
     parser.add_argument("--device", default=None, help="RAPBOT_DEVICE for the workers (auto, cpu, cuda)")
     parser.add_argument("--engine", default="hf", choices=["hf", "vllm"])
@@ -738,6 +811,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loglevel", default="WARNING", help="the workers' log level (logs go to files)")
     parser.add_argument("--output", type=Path, default=None, help="also append every printed line to this file")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.levels, args.requests_per_chat, args.max_batch, args.max_new_tokens = "1", 2, 2, 4
 
     levels = args.levels or ("1,4,16" if args.quick else "1,4,16,32")
     try:

@@ -210,7 +210,10 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="where to initialise (default: cuda if present, else cpu)")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default=None)
     parser.add_argument("--force", action="store_true", help="rebuild even when the directory matches")
+    parser.add_argument("--smoke", action="store_true", help="CI size: the tiny shape, float32, on CPU")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.device, args.dtype = "tiny", "cpu", "float32"
 
     import torch
 

@@ -169,7 +169,10 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    parser.add_argument("--smoke", action="store_true", help="CI size: the YOLO-World S case, once, on CPU")
     args = parser.parse_args()
+    if args.smoke:
+        args.device, args.repeats, args.only = "cpu", 1, "yolov8s-worldv2"
 
     import torch
 
@@ -179,6 +182,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}, load {load:.1f}")
     print(f"fp32 matmul 1024^3 on CPU: {matmul_gflops():.1f} GFLOP/s")
+    failures = 0
     print(f"| {'case':<52} | {'device':<6} | {'dtype':<8} | {'latency':>9} | {'peak MiB':>9} |")
     print(f"|{'-' * 54}|{'-' * 8}|{'-' * 10}|{'-' * 11}|{'-' * 11}|")
     for device in devices:
@@ -190,11 +194,14 @@ def main() -> None:
             process.join()
             if process.exitcode != 0:
                 print(f"| {name:<52} | {device:<6} | {dtype:<8} | {'failed':>9} | {'':>9} |", flush=True)
+                failures += 1
                 continue
             seconds, peak = queue.get()
             print(f"| {name:<52} | {device:<6} | {dtype:<8} | {seconds:>8.3f}s | {peak:>9.0f} |", flush=True)
     peak_note = "CPU peak = the case process's max RSS (includes torch itself); CUDA peak = max allocated"
     print(peak_note)
+    if failures:
+        sys.exit(f"{failures} case(s) failed")
 
 
 if __name__ == "__main__":

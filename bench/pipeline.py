@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         await client.answer(who, image, "warm-up")
         await overhead(client, who, image, args.requests, "celery")
         await in_process(database_url, who, image, args)
-        for concurrency in (1, 4, 16):
+        for concurrency in (1,) if args.smoke else (1, 4, 16):
             await throughput(client, who, image, concurrency, max(1, args.requests // concurrency))
     finally:
         await client.close()
@@ -143,7 +143,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--smoke", action="store_true", help="CI size: 2 requests, one chat at a time, 4 tokens")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.max_new_tokens = 2, 4
 
     import pgserver
 

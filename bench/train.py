@@ -177,7 +177,10 @@ def main() -> None:
     parser.add_argument("--size", choices=["tiny", "small", "7b", "13b", "auto"], default="auto")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true", help="CI size: the tiny model, 2 steps of batch 2, on CPU")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.steps, args.batch = "tiny", 2, 2
     import torch
 
     if args.size in ("7b", "13b") and not torch.cuda.is_available():

@@ -5,6 +5,7 @@ imports its frontend when it runs."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from pathlib import Path
 from typing import Annotated
@@ -31,9 +32,7 @@ def console(
     ] = None,
 ) -> None:
     """Chat with rapbot in the terminal. Attach an image with @PATH, e.g. `/remember bo: my dog @bo.jpg`."""
-    import asyncio
-
-    from bot.console import run_console
+    from bot.console import run_console  # each frontend loads when its command runs: `rapbot --help` stays fast
 
     who_name = (user or _default_user()).strip()
     if not who_name:
@@ -45,21 +44,21 @@ def console(
 
 def telegram() -> None:
     """Run the Telegram bot (needs RAPBOT_TELEGRAM_TOKEN)."""
-    from bot.telegram_bot.app import run
+    from bot.telegram_bot.app import run  # python-telegram-bot loads only for this command
 
     run()
 
 
 def discord() -> None:
     """Run the Discord bot (needs RAPBOT_DISCORD_TOKEN)."""
-    from bot.discord_bot.app import run
+    from bot.discord_bot.app import run  # discord.py loads only for this command
 
     run()
 
 
 def web() -> None:
     """Run the web gallery (browser and Telegram Mini App; needs RAPBOT_WEB_SESSION_SECRET)."""
-    from bot.web.server import run
+    from bot.web.server import run  # FastAPI and uvicorn load only for this command
 
     run()
 

@@ -11,6 +11,7 @@ goes on; on a TTY the prompt has history, otherwise lines are read until EOF.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import replies
-from bot.dispatch import Context, HeldAnswer, HeldChoice, Reply, Surface, dispatch
+from bot.dispatch import Context, HeldAnswer, HeldChoice, Reply, Surface, dispatch, parse_error_reply
 from bot.grammar import AddPhoto, Command, ParseError, Question, Remember, parse
 from bot.settings import ConsoleSettings
+from bot.startup import StartupError
+from bot.startup import open_client as open_configured
 from bot.web.console_signin import sign_in_link
 from bot.web.settings import WebSettings
 from worker.client import RapClient
@@ -154,9 +157,12 @@ class ConsoleSession:
             message = split_attachments(clean_line(line))
             command = parse(message.text)
             images = read_images(message.paths, self.settings.max_image_bytes)
-            return await self._dispatch(command, images)
+            reply = await self._dispatch(command, images)
+            if images and isinstance(command, Question):  # a photo posted: the chat's index, when on
+                await self._index(images, message.paths)
+            return reply
         except ParseError as err:
-            return replies.parse_error(err)
+            return parse_error_reply(err, in_group=self.who.chat_kind == "group")
         except LineError as err:
             return str(err)
         except RapError as err:
@@ -164,6 +170,16 @@ class ConsoleSession:
         except Exception:  # a bug must not end the session; the trace goes to the log, not the chat
             logger.exception("unexpected error handling a console line")
             return replies.unexpected_error()
+
+    async def _index(self, images: list[bytes], paths: list[Path]) -> None:
+        """Photos posted on the console go into the memory's photo index when it is on, found again
+        by their file paths (docs/index.md)."""
+        from bot.indexing import index_posted
+
+        async def given() -> list[bytes]:
+            return images
+
+        await index_posted(self.client, self.who, given, [str(path.resolve()) for path in paths])
 
     async def _dispatch(self, command: Command, images: list[bytes]) -> str:
         if images and not isinstance(command, Remember | AddPhoto | Question):
@@ -233,6 +249,7 @@ async def plain_lines(stream: TextIO) -> AsyncIterator[str]:
 
 
 async def prompt_lines(session_label: str, history_file: Path | None) -> AsyncIterator[str]:
+    # prompt_toolkit only for a terminal: piped input and the tests never load it.
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
@@ -295,10 +312,6 @@ async def main(
 async def open_client() -> RapClient:
     """The worker's client for this configuration (in-process on the embedded Postgres by default).
     Raises StartupError (one line for the operator) when the settings or the services are wrong."""
-    import asyncio
-
-    from bot.startup import open_client as open_configured
-
     # Opening may start the embedded Postgres and load the networks: keep the event loop free.
     return await asyncio.to_thread(open_configured)
 
@@ -307,8 +320,6 @@ async def run_console(user: str, group: str | None, admin: bool, out: Path | Non
     """`rapbot console`: build the requester and client from settings, then run the main loop."""
     settings = ConsoleSettings()
     who = make_requester(user, group, admin)
-    from bot.startup import StartupError
-
     try:
         client = await open_client()
     except StartupError as err:

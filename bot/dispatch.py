@@ -6,6 +6,9 @@ keeps only its transport: how it learns who asks (and whether they moderate), ho
 photos, and how it draws a `Reply`. The context rules (group-only, private-only, needs a photo)
 live here once. Who may lock, tune, audit or purge is the store's rule: a refusal comes back from
 the client as a RapError and is rendered here like any other, so every frontend says the same.
+
+One module (over 400 lines) on purpose: it is the one table from command to call and reply, and
+splitting it would scatter the context rules it exists to keep in one place.
 """
 
 from __future__ import annotations
@@ -44,12 +47,16 @@ from bot.grammar import (
 )
 from bot.photos import add_photos
 from worker.client import RapClient
-from worker.errors import RapError
+from worker.errors import NO_PENDING, RapError
 from worker.schemas import AnswerResult, Candidate, RememberResult, Requester
 
 # Context rules, the same on every frontend.
 GROUP_ONLY = (Lock, Unlock, Threshold, AutoCaption, Audit, Purge, Share)
 PRIVATE_ONLY = (Export, ForgetMe)  # they would show or erase a person's data in public
+# The same rules by command name, for a command whose arguments did not parse (`/threshold 1.5` in a
+# private chat is refused as a group setting before its number is judged).
+GROUP_ONLY_NAMES = frozenset({"lock", "unlock", "threshold", "autocaption", "audit", "purge", "share"})
+PRIVATE_ONLY_NAMES = frozenset({"export", "forgetme"})
 WRITES = (Remember, AddPhoto, Edit, Rename, Recategorise, Forget)
 # Replies for the asker only, where the frontend can show one privately (Discord's ephemeral messages).
 PRIVATE_REPLIES = (ListConcepts, Forget, Export, ForgetMe, Audit)
@@ -58,6 +65,26 @@ SLOW = (Remember, AddPhoto, Choose, Question, Export)
 
 
 # ---------------------------------------------------------------- what a reply holds
+
+# How a command ended: done; refused by the policy (a permission, a locked group); the concept,
+# memory or pending choice is not there; the request does not fit (a context rule, a bad name or
+# photo, a duplicate); the service cannot answer now. The web answers 200/303, 403, 404, 422, 503.
+Outcome = Literal["ok", "refused", "not_found", "invalid", "unavailable"]
+NOT_FOUND_CODES = frozenset({"unknown_concept", "unknown_scope", "no_pending", "no_feedback"})
+UNAVAILABLE_CODES = frozenset(
+    {"backend_down", "store_unavailable", "timeout", "model_missing", "out_of_memory", "dead_letter", "memory_error"}
+)
+
+
+def outcome_of(err: RapError) -> Outcome:
+    """The outcome of a command the worker refused, from its stable RapError code."""
+    if err.code == "permission_denied":
+        return "refused"
+    if err.code in NOT_FOUND_CODES:
+        return "not_found"
+    if err.code in UNAVAILABLE_CODES:
+        return "unavailable"
+    return "invalid"
 
 
 @dataclass(frozen=True)
@@ -86,6 +113,7 @@ class CandidateButtons:
 
     pending_id: str
     candidates: list[Candidate]
+    name: str = ""  # the concept being remembered
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,14 @@ class Reply:
     buttons: Buttons | None = None
     private: bool = False  # for the asker's eyes only, where the frontend can do that
     refused: bool = False  # nothing was done: a context rule, a missing photo or a refusal from the worker
+    # How it ended, stable for programs (tests, the web's HTTP status); `refused` is any but "ok". A
+    # refused reply that names no outcome is "invalid" (the request does not fit: context, photo).
+    outcome: Outcome = "ok"
+
+    def __post_init__(self) -> None:
+        if self.refused and self.outcome == "ok":
+            self.outcome = "invalid"
+        self.refused = self.outcome != "ok"
 
 
 # ---------------------------------------------------------------- what the dispatcher is given
@@ -138,25 +174,54 @@ class Surface:
     typed_commands: bool = True  # users type /commands (console, Telegram), not slash-command options (Discord)
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A remember waiting for the user's choice among numbered boxes: the concept's name ("" when not
+    known, as for a button pressed in a chat that does not hold it) and the worker's pending id."""
+
+    name: str
+    pending_id: str
+
+
+# Remembers that may wait at once per chat and user; beyond it the oldest is set aside, and said so.
+MAX_WAITING = 20
+
+
 class PendingChoice(Protocol):
-    """Where a frontend keeps the remember waiting for `/choose`, per chat and user."""
+    """Where a frontend keeps the remembers waiting for `/choose`, per chat and user, oldest first:
+    `/choose N` is for the last one (the one the bot asked about last), `/choose bo N` for bo's."""
 
-    def get(self) -> str | None: ...
+    def waiting(self) -> list[Waiting]: ...
 
-    def set(self, pending_id: str | None) -> None: ...
+    def keep(self, waiting: list[Waiting]) -> None: ...
 
 
 @dataclass
 class HeldChoice:
-    """A pending choice held in memory (one console session, one button press)."""
+    """Pending choices held in memory (one console session; `HeldChoice.of(id)`: one button press)."""
 
-    pending_id: str | None = None
+    items: list[Waiting] = field(default_factory=list)
 
-    def get(self) -> str | None:
-        return self.pending_id
+    @classmethod
+    def of(cls, pending_id: str, name: str = "") -> HeldChoice:
+        return cls([Waiting(name, pending_id)])
 
-    def set(self, pending_id: str | None) -> None:
-        self.pending_id = pending_id
+    def waiting(self) -> list[Waiting]:
+        return list(self.items)
+
+    def keep(self, waiting: list[Waiting]) -> None:
+        self.items = list(waiting)
+
+
+def button_choice(chat: PendingChoice, pending_id: str) -> HeldChoice:
+    """The choice a button under a candidates photo stands for: its pending id, named as the chat
+    holds it (so an expired one can be named)."""
+    return HeldChoice([w for w in chat.waiting() if w.pending_id == pending_id] or [Waiting("", pending_id)])
+
+
+def drop_waiting(chat: PendingChoice, pending_id: str) -> None:
+    """A choice made (by a button or typed) or expired: it no longer waits."""
+    chat.keep([w for w in chat.waiting() if w.pending_id != pending_id])
 
 
 class LastAnswer(Protocol):
@@ -246,23 +311,48 @@ def name_of(command: Command) -> str:
 # ---------------------------------------------------------------- the dispatcher
 
 
+# Called with every reply the dispatcher gives (its requester and outcome): metrics, tests.
+observers: list[Callable[[Requester, Reply], None]] = []
+
+
+def _observed(reply: Reply, ctx: Context) -> Reply:
+    for observer in observers:
+        observer(ctx.who, reply)
+    return reply
+
+
 async def dispatch(command: Command, ctx: Context) -> Reply:
     """Act on one parsed command. A RapError becomes a refused reply; anything else propagates."""
+    return _observed(await _dispatch(command, ctx), ctx)
+
+
+async def _dispatch(command: Command, ctx: Context) -> Reply:
     try:
         refusal = await _context_refusal(command, ctx)
         if refusal is not None:
-            return Reply(refusal, private=True, refused=True)
+            text, outcome = refusal
+            return Reply(text, private=True, outcome=outcome)
         return await _act(command, ctx)
     except RapError as err:
-        return Reply(replies.error(err), private=True, refused=True)
+        return Reply(replies.error(err), private=True, outcome=outcome_of(err))
+
+
+def parse_error_reply(err: grammar.ParseError, in_group: bool) -> str:
+    """The reply to a command that did not parse: its context rule first, then what was wrong with it."""
+    if err.command in GROUP_ONLY_NAMES and not in_group:
+        return replies.need_group(err.command)
+    if err.command in PRIVATE_ONLY_NAMES and in_group:
+        return replies.need_private(err.command)
+    return replies.parse_error(err)
 
 
 async def feedback_given(feedback_id: str, correct: bool, ctx: Context) -> Reply:
     """A yes / no button under a photo answer was pressed (its feedback id names the concept)."""
     try:
-        return Reply(replies.feedback_done(await ctx.client.feedback(ctx.who, feedback_id, None, correct), correct))
+        concept = await ctx.client.feedback(ctx.who, feedback_id, None, correct)
+        return _observed(Reply(replies.feedback_done(concept, correct)), ctx)
     except RapError as err:
-        return Reply(replies.error(err), private=True, refused=True)
+        return _observed(Reply(replies.error(err), private=True, outcome=outcome_of(err)), ctx)
 
 
 async def confirmed(action: Confirmation, ctx: Context) -> Reply:
@@ -270,21 +360,28 @@ async def confirmed(action: Confirmation, ctx: Context) -> Reply:
     try:
         if action.kind == "forget" and action.name is not None:
             await ctx.client.forget(ctx.who, action.name)
-            return Reply(replies.forgotten(action.name))
-        ctx.pending.set(None)
-        return Reply(replies.erasure(await ctx.client.erase(ctx.who)), private=True)
+            return _observed(Reply(replies.forgotten(action.name)), ctx)
+        ctx.pending.keep([])
+        return _observed(Reply(replies.erasure(await ctx.client.erase(ctx.who)), private=True), ctx)
     except RapError as err:
-        return Reply(replies.error(err), private=True, refused=True)
+        return _observed(Reply(replies.error(err), private=True, outcome=outcome_of(err)), ctx)
 
 
-async def _context_refusal(command: Command, ctx: Context) -> str | None:
+async def context_refusal(command: Command, ctx: Context) -> Reply | None:
+    """What the context rules say to `command` here before any work (None: it may go on), for a
+    frontend that does the work itself (the gallery's pages read structured results)."""
+    refusal = await _context_refusal(command, ctx)
+    return None if refusal is None else Reply(refusal[0], private=True, outcome=refusal[1])
+
+
+async def _context_refusal(command: Command, ctx: Context) -> tuple[str, Outcome] | None:
     in_group = ctx.who.chat_kind == "group"
     if isinstance(command, GROUP_ONLY) and not in_group:
-        return replies.need_group(name_of(command))
+        return replies.need_group(name_of(command)), "invalid"
     if isinstance(command, PRIVATE_ONLY) and in_group:
-        return replies.need_private(name_of(command))
+        return replies.need_private(name_of(command)), "invalid"
     if isinstance(command, WRITES) and await _locked_for(ctx):
-        return replies.locked()
+        return replies.locked(), "refused"
     return None
 
 
@@ -306,17 +403,11 @@ async def _act(command: Command, ctx: Context) -> Reply:
             if not images:
                 return Reply(replies.need_photo("remember"), private=True, refused=True)
             result = await client.remember(who, name, description, images, request_id=ctx.request_id)
-            return _remembered(result, ctx)
+            return _remembered(result, ctx, name)
         case Feedback(correct, name):
             return await _feedback(ctx, correct, name)
-        case Choose(choice):
-            pending_id = ctx.pending.get()
-            if pending_id is None:
-                return Reply(replies.nothing_to_choose(), private=True, refused=True)
-            result = await client.choose(who, pending_id, choice)
-            if ctx.pending.get() == pending_id:
-                ctx.pending.set(None)
-            return Reply(replies.remember_result(result))
+        case Choose(choice, name):
+            return await _choose(ctx, choice, name)
         case AddPhoto(name):
             images = await ctx.images()
             if not images:
@@ -373,6 +464,10 @@ async def _act(command: Command, ctx: Context) -> Reply:
             return Reply(replies.help_text(topic))
         case Start():
             return Reply(replies.start_text())
+        case grammar.PhotoIndex() | grammar.Find():
+            from bot import indexing  # the photo index (docs/index.md)
+
+            return Reply(await indexing.act(command, client, who))
         case Gallery():
             return _gallery(ctx)
         case OtherBot():
@@ -423,14 +518,15 @@ def _gallery(ctx: Context) -> Reply:
     """A link to this chat's memory in the web gallery (bot/web): the group's in a group, the
     user's own in a private chat. Signing in there proves who they are; the link grants nothing."""
     if ctx.gallery_url is None:
-        return Reply(replies.gallery_unavailable(), private=True, refused=True)
+        return Reply(replies.gallery_unavailable(), private=True, outcome="unavailable")
     base = ctx.gallery_url.rstrip("/")
     in_group = ctx.who.chat_kind == "group" and ctx.who.chat_id
     url = f"{base}/m/g{ctx.who.chat_id}" if in_group else f"{base}/m/me"
     mini_app = None if in_group else f"{base}/tg"
     button = LinkButton("Open the gallery", url, mini_app) if ctx.surface.buttons else None
     sign_in = ctx.gallery_sign_in() if ctx.gallery_sign_in is not None else None
-    return Reply(replies.gallery_link(url, sign_in), buttons=button, private=True)
+    text = replies.gallery_link(url, sign_in, can_sign_in=ctx.gallery_sign_in is not None)
+    return Reply(text, buttons=button, private=True)
 
 
 def _annotated(result: AnswerResult, with_photo: bool) -> list[ReplyFile]:
@@ -441,11 +537,43 @@ def _annotated(result: AnswerResult, with_photo: bool) -> list[ReplyFile]:
     return [ReplyFile("rapbot-answer.jpg", result.annotated_image)]
 
 
-def _remembered(result: RememberResult, ctx: Context) -> Reply:
+def _remembered(result: RememberResult, ctx: Context, name: str) -> Reply:
     if result.status != "candidates" or result.pending_id is None:
-        ctx.pending.set(None)
-        return Reply(replies.remember_result(result))
-    ctx.pending.set(result.pending_id)
+        return Reply(replies.remember_result(result))  # any other remember still waiting keeps waiting
+    waiting = ctx.pending.waiting()
+    set_aside = waiting[: max(0, len(waiting) + 1 - MAX_WAITING)]
+    waiting = waiting[len(set_aside) :]
+    others = [w.name for w in waiting]
+    ctx.pending.keep([*waiting, Waiting(name, result.pending_id)])
     photos = [ReplyFile("rapbot-candidates.jpg", result.annotated_image)] if result.annotated_image else []
-    buttons = CandidateButtons(result.pending_id, result.candidates) if ctx.surface.buttons else None
-    return Reply(replies.candidates(result, buttons=ctx.surface.buttons), photos=photos, buttons=buttons)
+    buttons = CandidateButtons(result.pending_id, result.candidates, name) if ctx.surface.buttons else None
+    text = replies.candidates(result, buttons=ctx.surface.buttons, name=name or None, others=others)
+    if set_aside:
+        text += "\n" + replies.set_aside([w.name for w in set_aside])
+    return Reply(text, photos=photos, buttons=buttons)
+
+
+async def _choose(ctx: Context, choice: grammar.ChoiceValue, name: str | None) -> Reply:
+    """`/choose N` for the remember the bot asked about last; `/choose bo N` for bo's."""
+    waiting = ctx.pending.waiting()
+    if not waiting:
+        return Reply(replies.nothing_to_choose(), private=True, refused=True)
+    if name is None:
+        chosen = waiting[-1]
+    else:
+        named = [w for w in waiting if w.name.casefold() == name.casefold()]
+        if not named:
+            return Reply(replies.not_waiting(name, [w.name for w in waiting]), private=True, refused=True)
+        chosen = named[-1]
+    typed = ctx.surface.typed_commands
+    try:
+        result = await ctx.client.choose(ctx.who, chosen.pending_id, choice)
+    except RapError as err:
+        if err.code != NO_PENDING or not chosen.name:
+            raise  # a number out of range keeps it waiting; an unnamed button's refusal is the worker's
+        drop_waiting(ctx.pending, chosen.pending_id)
+        others = [w.name for w in ctx.pending.waiting()]
+        return Reply(replies.choice_expired(chosen.name, others), private=True, refused=True)
+    drop_waiting(ctx.pending, chosen.pending_id)
+    others = [w.name for w in ctx.pending.waiting()]
+    return Reply(replies.chosen(result, chosen.name, others, typed=typed))

@@ -3,6 +3,9 @@
 `parse(text)` turns one chat message into a typed command, or raises `ParseError` whose message
 is fit to show the user (it says what was wrong and gives a usage example). Text that is not a
 command is a `Question`. `format_command(cmd)` writes a command back as text that parses to it.
+
+One module (over 400 lines) on purpose: the command types, their parser and their formatter must
+agree (format, then parse, gives the command back), which is easiest to keep true side by side.
 """
 
 from __future__ import annotations
@@ -111,7 +114,10 @@ ChoiceValue = int | Literal["whole", "cancel"]
 
 @dataclass(frozen=True)
 class Choose:
+    """`/choose 2` for the photo the bot last asked about; `/choose bo 2` for the one waiting as bo."""
+
     choice: ChoiceValue
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,21 @@ class Start:
 @dataclass(frozen=True)
 class Gallery:
     """A link to the web gallery of this chat's memory."""
+
+
+@dataclass(frozen=True)
+class PhotoIndex:
+    """`/index` (its status), `/index on|off` (moderators in a group), `/index delete`: the memory's
+    opt-in index of the photos posted in the chat (docs/index.md)."""
+
+    action: Literal["status", "on", "off", "delete"] = "status"
+
+
+@dataclass(frozen=True)
+class Find:
+    """`/find bo`, `/find bo at the beach`, `/find red bicycle`: search the chat's photo index."""
+
+    query: str
 
 
 @dataclass(frozen=True)
@@ -175,6 +196,8 @@ Command = (
     | Help
     | Start
     | Gallery
+    | PhotoIndex
+    | Find
     | Question
     | OtherBot
 )
@@ -232,12 +255,14 @@ USAGE: dict[str, str] = {
     "threshold": "/threshold 0.75 (a number from 0 to 1; alone: show the settings)",
     "purge": "/purge MEMBER_ID (group moderators)",
     "autocaption": "/autocaption on|off",
-    "choose": "/choose 2, /choose whole or /choose cancel",
+    "choose": "/choose 2, /choose whole or /choose cancel; /choose bo 2 for the photo of bo",
     "yes": "/yes or /yes bo (after a photo answer: yes, that is bo)",
     "no": "/no or /no bo (after a photo answer: no, that is not bo)",
     "help": "/help [command]",
     "start": "/start",
     "gallery": "/gallery",
+    "index": "/index on|off (moderators in a group), /index delete, or /index alone for its status",
+    "find": "/find bo, /find bo at the beach or /find red bicycle",
 }
 
 # ---------------------------------------------------------------- helpers
@@ -322,6 +347,15 @@ def _parse_choice(args: str) -> ChoiceValue:
     raise ParseError(f"/choose: {_shown(args.strip())!r} is not a number, whole or cancel.", "choose", USAGE["choose"])
 
 
+def _parse_choose(args: str) -> Choose:
+    """`/choose 2`, or `/choose bo 2` (`/choose <big bo> whole`) naming the photo waiting as bo: the last
+    word is the choice, and the words before it, when any, the concept's name."""
+    words = args.split()
+    if len(words) >= 2:
+        return Choose(_parse_choice(words[-1]), _need_name("choose", args.strip()[: -len(words[-1])]))
+    return Choose(_parse_choice(args))
+
+
 def _parse_threshold(args: str) -> float | None:
     if not args:
         return None
@@ -385,6 +419,19 @@ def _parse_switch(args: str) -> bool:
     raise ParseError("/autocaption needs on or off.", "autocaption", USAGE["autocaption"])
 
 
+def _parse_index(args: str) -> Literal["status", "on", "off", "delete"]:
+    word = args.strip().lower()
+    if not word:
+        return "status"
+    if word in _ON:
+        return "on"
+    if word in _OFF:
+        return "off"
+    if word in ("delete", "clear", "purge"):
+        return "delete"
+    raise ParseError("/index takes on, off or delete (alone: its status).", "index", USAGE["index"])
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -440,6 +487,13 @@ def _build(command: str, args: str) -> Command:
         category = " ".join(category.split())
         _check_length(command, category, "a category", MAX_NAME_CHARS)
         return Recategorise(name, category)
+    if command == "index":
+        return PhotoIndex(_parse_index(args))
+    if command == "find":
+        if not args:
+            raise ParseError("/find needs what to look for.", command, USAGE[command])
+        _check_length(command, args, "a search", MAX_QUESTION_CHARS)
+        return Find(" ".join(args.split()))
     if command == "forget":
         return Forget(_need_name(command, args))
     if command == "show":
@@ -457,7 +511,7 @@ def _build(command: str, args: str) -> Command:
     if command == "autocaption":
         return AutoCaption(_parse_switch(args))
     if command == "choose":
-        return Choose(_parse_choice(args))
+        return _parse_choose(args)
     if command in ("yes", "no"):
         return Feedback(command == "yes", _need_name(command, args) if args else None)
     if command == "forgetme":
@@ -506,8 +560,8 @@ def format_command(cmd: Command) -> str:
             return f"/purge {member}"
         case AutoCaption(enabled):
             return f"/autocaption {'on' if enabled else 'off'}"
-        case Choose(choice):
-            return f"/choose {choice}"
+        case Choose(choice, name):
+            return f"/choose {name} {choice}" if name else f"/choose {choice}"
         case Feedback(correct, name):
             word = "/yes" if correct else "/no"
             return f"{word} {name}" if name else word
@@ -517,6 +571,10 @@ def format_command(cmd: Command) -> str:
             return f"/help {topic}" if topic else "/help"
         case Start():
             return "/start"
+        case PhotoIndex(action):
+            return "/index" if action == "status" else f"/index {action}"
+        case Find(query):
+            return f"/find {query}"
         case Gallery():
             return "/gallery"
         case Export():

@@ -1,19 +1,21 @@
-"""/addphoto with several photos (a console line with several @files, a Telegram album): the photos
-are added one by one, so some may be added and others not. `add_photos` keeps count, and
-`bot.replies.photos_added` says exactly what was added and what was not, and why."""
+"""/addphoto with several photos (a console line with several @files, a Telegram album, several
+Discord attachments): the photos are added one by one, so some may be added and others not.
+`add_photos` tries every photo; `bot.replies.photos_added` says exactly what was added, what was not
+and why, photo by photo."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from worker.client import RapClient
-from worker.errors import BAD_IMAGE, RapError
+from worker.errors import ALREADY_SAVED, BAD_IMAGE, RapError
 from worker.schemas import ConceptSummary, Requester
 
-# Refusals about one photo only (damaged, not an image, too large): the next photos are still tried.
-# Any other refusal (the concept is full, unknown, locked; the backend is down) would refuse the
-# next photos the same way, so the rest are not sent.
-PER_PHOTO_CODES = frozenset({BAD_IMAGE, "invalid_image"})
+# Refusals about one photo only: damaged or not an image, too large, a photo the concept already has,
+# nothing usable found in it. The next photos are still tried. Any other refusal (the concept is full,
+# unknown or locked; the backend is down) would refuse the next photos the same way, so the rest are
+# not sent, and the reply says which were not tried.
+PER_PHOTO_CODES = frozenset({BAD_IMAGE, "invalid_image", "invalid_embedding", ALREADY_SAVED, "nothing_found"})
 
 
 @dataclass
@@ -24,6 +26,11 @@ class PhotosAdded:
     added: list[int] = field(default_factory=list)  # 1-based numbers of the photos added
     refused: list[tuple[int, RapError]] = field(default_factory=list)  # photos refused on their own
     stopped: tuple[int, RapError] | None = None  # the photo whose refusal stopped the rest
+
+    @property
+    def not_tried(self) -> list[int]:
+        """The photos never sent, because an earlier refusal was about the concept or the service."""
+        return [] if self.stopped is None else list(range(self.stopped[0] + 1, self.total + 1))
 
 
 async def add_photos(

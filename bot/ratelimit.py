@@ -1,67 +1,82 @@
-"""Per-user and per-chat request limits shared by every chat frontend, so one user or one busy group
-cannot monopolise the worker. Sliding windows; a request over the limit is refused, not queued."""
+"""Per-user and per-chat request limits shared by every frontend (the chat bots and the gallery's
+writes), so one user or one busy group cannot monopolise the worker. A moving window of the
+`limits` package; a request over the limit is refused, not queued.
+
+The counters live in Redis when RAPBOT_REDIS_URL is set, so every process (each bot, the gallery,
+their replicas) counts against the same limits; otherwise in this process. Keys are
+`<namespace>:<user|chat>:<id>` with the platform as namespace, so a Telegram user's gallery writes
+and chat requests are one count. A Redis that cannot be reached lets requests through (logged)."""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from collections import deque
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import cast
 
-_MAX_KEYS = 10_000  # forget idle keys past this many, so the tables cannot grow without bound
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
+MEMORY = "memory://"
 
 
-@dataclass
-class SlidingWindow:
-    """At most `limit` events per key in any `window_s` seconds."""
+def shared_storage_uri() -> str:
+    """Redis when the deployment has one (RAPBOT_REDIS_URL), else this process's memory."""
+    from worker.settings import WorkerSettings
 
-    limit: int
-    window_s: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    _events: dict[Hashable, deque[float]] = field(default_factory=dict)
-
-    def wait_time(self, key: Hashable) -> float:
-        """Seconds until `key` may act again; 0 when it may act now."""
-        now = self.clock()
-        events = self._events.get(key)
-        if events is None:
-            return 0.0
-        while events and now - events[0] >= self.window_s:
-            events.popleft()
-        if len(events) < self.limit:
-            return 0.0
-        return self.window_s - (now - events[0])
-
-    def record(self, key: Hashable) -> None:
-        if key not in self._events and len(self._events) >= _MAX_KEYS:
-            now = self.clock()
-            for idle in [k for k, v in self._events.items() if not v or now - v[-1] >= self.window_s]:
-                del self._events[idle]
-        self._events.setdefault(key, deque()).append(self.clock())
+    redis_url = WorkerSettings().redis_url
+    return redis_url if redis_url else MEMORY
 
 
 @dataclass
 class RequestLimits:
     """A request passes only when both the user and their chat (group, guild) are under their limits."""
 
-    per_user: SlidingWindow
-    per_chat: SlidingWindow
+    limiter: MovingWindowRateLimiter
+    per_user: RateLimitItem
+    per_chat: RateLimitItem
+    namespace: str = ""
 
     @classmethod
     def create(
-        cls, user_limit: int, chat_limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+        cls,
+        user_limit: int,
+        chat_limit: int,
+        window_s: float = 60.0,
+        *,
+        namespace: str = "",
+        storage_uri: str | None = None,
     ) -> RequestLimits:
-        return cls(SlidingWindow(user_limit, window_s, clock), SlidingWindow(chat_limit, window_s, clock))
+        """`namespace`: the platform ("telegram", "discord", "console"), shared by its frontends;
+        `storage_uri`: a `limits` storage (default: shared_storage_uri())."""
+        storage = cast(Storage, storage_from_string(storage_uri or shared_storage_uri()))  # a sync URI
+        window = max(1, math.ceil(window_s))
+        return cls(
+            MovingWindowRateLimiter(storage),
+            RateLimitItemPerSecond(user_limit, window),
+            RateLimitItemPerSecond(chat_limit, window),
+            namespace,
+        )
+
+    def _wait(self, item: RateLimitItem, *key: str) -> float:
+        reset = self.limiter.get_window_stats(item, *key).reset_time
+        return max(0.001, reset - time.time())
 
     def try_acquire(self, user_id: Hashable, chat_id: Hashable | None) -> float | None:
         """None when allowed (and counted), else the seconds to wait."""
-        user_wait = self.per_user.wait_time(user_id)
-        if user_wait > 0:
-            return user_wait
-        if chat_id is not None:
-            chat_wait = self.per_chat.wait_time(chat_id)
-            if chat_wait > 0:
-                return chat_wait
-            self.per_chat.record(chat_id)
-        self.per_user.record(user_id)
+        user_key = (self.namespace, "user", str(user_id))
+        chat_key = (self.namespace, "chat", str(chat_id))
+        try:
+            if not self.limiter.test(self.per_user, *user_key):
+                return self._wait(self.per_user, *user_key)
+            if chat_id is not None and not self.limiter.hit(self.per_chat, *chat_key):
+                return self._wait(self.per_chat, *chat_key)
+            if not self.limiter.hit(self.per_user, *user_key):  # another process took the last one
+                return self._wait(self.per_user, *user_key)
+        except Exception as err:
+            log.warning("request limits unavailable (%s): request let through", type(err).__name__)
         return None

@@ -3,6 +3,9 @@
 Each function renders one result or error of the worker's client API as text a user reads. No
 markup: a frontend escapes the text for its own parse mode. Nothing here ever shows a secret:
 errors are rendered from `RapError.message`, which the worker writes for users.
+
+One module (over 400 lines) on purpose: every sentence rapbot says is here, so the wording stays
+consistent and is reviewed in one place.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ COMMAND_SUMMARIES: tuple[tuple[str, str], ...] = (
     ("yes", "yes, I recognised it right: I learn it as another photo"),
     ("no", "no, that is not it: I stop calling it that"),
     ("gallery", "see this chat's memory as a photo gallery"),
+    ("find", "find photos posted in this chat (once /index is on)"),
+    ("index", "index the photos posted in this chat, to /find them later"),
     ("export", "download everything you stored"),
     ("forgetme", "erase everything about you"),
     ("lock", "only moderators may change this group's memory"),
@@ -92,10 +97,18 @@ def help_text(topic: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def gallery_link(url: str, sign_in: str | None = None) -> str:
+def gallery_link(url: str, sign_in: str | None = None, can_sign_in: bool = False) -> str:
+    """The gallery's link; `sign_in`: a link that signs the asker in (the console's); `can_sign_in`:
+    the frontend makes such links, but the secret they are signed with is not set, so say what to set."""
     text = f"This chat's memory as a photo gallery: {url}"
     if sign_in is not None:
         text += f"\nTo sign in, open this link within {LINK_MAX_AGE_S // 60} minutes: {sign_in}"
+    elif can_sign_in:
+        text += (
+            "\nTo sign in from here, set the same RAPBOT_WEB_SESSION_SECRET (at least 32 characters, e.g. "
+            "$(openssl rand -hex 32)) for scripts/rapbot web and for this console, and restart both: "
+            "/gallery then adds a sign-in link. See docs/gallery.md."
+        )
     return text
 
 
@@ -127,33 +140,80 @@ def concept_line(concept: ConceptSummary) -> str:
     return f"<{concept.name}> ({concept.category}): {description} [{photos}]"
 
 
-def remember_result(result: RememberResult) -> str:
-    """Stored, candidates to choose from (chosen by typing /choose), or cancelled."""
+def remember_result(result: RememberResult, name: str | None = None) -> str:
+    """Stored, candidates to choose from (chosen by typing /choose), or cancelled (`name`: the
+    concept's, said in the cancel and the question)."""
     if result.status == "stored" and result.concept is not None:
         line = f"remembered {concept_line(result.concept)}"
         if result.views_added > 1:
             line += f"\n{result.views_added} photos stored as views of <{result.concept.name}>."
+        if result.lookalikes:  # its photo would be recognised as another concept too (docs/index.md)
+            others = " and ".join(f"<{other}>" for other in result.lookalikes)
+            line += (
+                f"\nCareful: this photo also looks like {others} to me. Add more photos of "
+                f"<{result.concept.name}> (/addphoto), and answer /yes or /no when I recognise them."
+            )
         return line
     if result.status == "candidates":
-        lines = ["I see several things in this photo. Which one did you mean?"]
-        lines += [f"  {c.index}. {c.label} ({c.score:.2f})" for c in result.candidates]
+        return candidates(result, buttons=False, name=name)
+    return f"cancelled: nothing was stored for <{name}>." if name else "cancelled: nothing was stored."
+
+
+def candidates(result: RememberResult, buttons: bool, name: str | None = None, others: Sequence[str] = ()) -> str:
+    """Which of the numbered objects is `name`: pressed with buttons, or typed with /choose. `others`:
+    the names of the remembers still waiting in this chat besides this one (the latest)."""
+    subject = f"this photo for <{name}>" if name else "this photo"
+    lines = [f"I see several things in {subject}. Which one did you mean?"]
+    indent = "" if buttons else "  "
+    lines += [f"{indent}{c.index}. {c.label} ({c.score:.2f})" for c in result.candidates]
+    if buttons:
+        lines.append("Press its number, whole photo, or cancel.")
+    else:
         lines.append("Reply /choose N, /choose whole for the whole photo, or /choose cancel.")
-        return "\n".join(lines)
-    return "cancelled: nothing was stored."
-
-
-def candidates(result: RememberResult, buttons: bool) -> str:
-    """Which of the numbered objects did you mean: pressed with buttons, or typed with /choose."""
-    if not buttons:
-        return remember_result(result)
-    lines = ["I see several things in this photo. Which one did you mean?"]
-    lines += [f"{c.index}. {c.label} ({c.score:.2f})" for c in result.candidates]
-    lines.append("Press its number, whole photo, or cancel.")
+    if others:
+        lines.append(still_waiting(others, typed=not buttons))
     return "\n".join(lines)
+
+
+def still_waiting(names: Sequence[str], typed: bool = True) -> str:
+    """The remembers that still wait for a choice in this chat, and how to choose for one of them."""
+    listed = ", ".join(f"<{name}>" if name else "a photo" for name in names)
+    if not typed:
+        return f"also waiting for your choice: {listed} (press a number under its photo)."
+    example = next((name for name in reversed(names) if name), None)
+    how = f"; /choose {example} N picks for <{example}>" if example else ""
+    return f"also waiting for your choice: {listed}{how}."
+
+
+def chosen(result: RememberResult, name: str, others: Sequence[str], typed: bool = True) -> str:
+    """The outcome of /choose for `name`, then the remembers still waiting, when any."""
+    text = remember_result(result, name or None)
+    return f"{text}\n{still_waiting(others, typed)}" if others else text
+
+
+def set_aside(names: Sequence[str]) -> str:
+    """More remembers waiting than a chat keeps (bot.dispatch.MAX_WAITING): the oldest were set aside."""
+    listed = ", ".join(f"<{name}>" if name else "a photo" for name in names)
+    return f"(too many photos wait for a choice: {listed} no longer waits; send it again with /remember.)"
 
 
 def nothing_to_choose() -> str:
     return "There is nothing to choose right now: send a photo with /remember first."
+
+
+def not_waiting(name: str, names: Sequence[str]) -> str:
+    """`/choose bo 2` when no photo of bo waits for a choice."""
+    listed = ", ".join(f"<{known}>" for known in names if known) or "a photo"
+    return f"No photo of <{name}> is waiting for your choice (waiting: {listed})."
+
+
+def choice_expired(name: str, others: Sequence[str]) -> str:
+    """/choose for a remember the worker no longer holds (it waited longer than RAPBOT_PENDING_TTL_S)."""
+    text = (
+        f"The photo for <{name}> waited too long for your choice and has expired: nothing was stored.\n"
+        f"Send it again with /remember {name}: ..."
+    )
+    return f"{text}\n{still_waiting(others)}" if others else text
 
 
 # ---------------------------------------------------------------- answers
@@ -186,10 +246,15 @@ def answer(result: AnswerResult, with_photo: bool) -> str:
             lines.append(f"marked on the photo: {marked}")
         if result.memory_updating:
             lines.append(MEMORY_UPDATING)
+    if result.unknown:
+        listed = ", ".join(f"<{name}>" for name in result.unknown)
+        lines.append(f"I know nothing called {listed} here (/concepts lists what I know).")
     if result.dropped:
         lines.append("left out to fit: " + ", ".join(f"<{name}>" for name in result.dropped))
     if result.left_out:  # recognised beyond how many concepts the model takes per photo
         lines.append("also saw but left out: " + ", ".join(f"<{name}>" for name in result.left_out))
+    for group in result.lookalikes:  # two concepts within the look-alike margin on one crop (docs/index.md)
+        lines.append("not sure which: " + " or ".join(f"<{name}>" for name in group) + " (they look alike to me)")
     return "\n".join(lines)
 
 
@@ -204,12 +269,20 @@ def feedback_hint(names: Sequence[str]) -> str:
 
 
 def feedback_done(concept: ConceptSummary, correct: bool) -> str:
+    """What a yes / no learned: a photo of the concept, or a face of it (when it was recognised by
+    face), or a negative, with the counts after it."""
+    counts = f"photos: {photo_counts(concept)}"
+    if concept.face_count is not None:
+        faces = "1 face" if concept.face_count == 1 else f"{concept.face_count} faces"
+        if correct:
+            return f"thanks: I added that face to <{concept.name}> ({faces}; {counts})."
+        return (
+            f"noted: that face is not <{concept.name}>, and I will not call it <{concept.name}> again "
+            f"(kept as a negative face; {counts}; {faces})."
+        )
     if correct:
-        return f"thanks: I added that photo to <{concept.name}> (photos: {photo_counts(concept)})."
-    return (
-        f"noted: that is not <{concept.name}>, and I will not call it <{concept.name}> again "
-        f"(photos: {photo_counts(concept)})."
-    )
+        return f"thanks: I added that photo to <{concept.name}> ({counts})."
+    return f"noted: that is not <{concept.name}>, and I will not call it <{concept.name}> again ({counts})."
 
 
 def nothing_to_confirm() -> str:
@@ -305,13 +378,22 @@ def photos_added(outcome: PhotosAdded) -> str:
         lines = [f"added {added} of {total} photos to {concept_line(outcome.concept)}"]
     else:
         lines = [f"none of the {total} photos was added to <{outcome.name}>."]
-    for number, err in outcome.refused:
-        lines.append(f"not added: photo {number}: {_one_line(error(err))}")
-    if outcome.stopped is not None:
-        number, err = outcome.stopped
-        which = f"photo {number}" if number == total else f"photos {number} to {total}"
-        lines.append(f"not added: {which}: {_one_line(error(err))}")
+    refusals = sorted([*outcome.refused, *([outcome.stopped] if outcome.stopped is not None else [])])
+    for number, err in refusals:
+        lines.append(f"photo {number} not added: {_one_line(error(err))}")
+    if outcome.stopped is not None and outcome.not_tried:
+        stopped_at = outcome.stopped[0]
+        lines.append(f"not tried: {_numbers(outcome.not_tried)} (photo {stopped_at}'s refusal holds for them too).")
     return "\n".join(lines)
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    """`photo 4`, `photos 4 and 5`, `photos 4 to 7`."""
+    if len(numbers) == 1:
+        return f"photo {numbers[0]}"
+    if len(numbers) == 2:
+        return f"photos {numbers[0]} and {numbers[1]}"
+    return f"photos {numbers[0]} to {numbers[-1]}"
 
 
 def _one_line(text: str) -> str:

@@ -7,9 +7,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from memory.settings import MemorySettings
 from worker.client import RapClient
 from worker.errors import BACKEND_DOWN, RapError
+from worker.settings import WorkerSettings
 
 
 class StartupError(Exception):
@@ -44,9 +48,6 @@ def check_url(setting: str, url: str | None, schemes: tuple[str, ...]) -> None:
 
 def check_settings() -> None:
     """The settings the worker's client reads, checked before anything is opened."""
-    from memory.settings import MemorySettings
-    from worker.settings import WorkerSettings
-
     try:
         worker = WorkerSettings()
         memory = MemorySettings()
@@ -55,9 +56,6 @@ def check_settings() -> None:
     check_url("RAPBOT_DATABASE_URL", memory.database_url, ("postgresql",))
     check_url("RAPBOT_REDIS_URL", worker.redis_url, ("redis", "rediss", "unix"))
     if memory.database_url:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
         try:
             make_url(memory.database_url.strip())
         except (ArgumentError, ValueError):

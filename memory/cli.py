@@ -20,6 +20,7 @@ UrlOption = Annotated[
 
 
 def cli_url(url: str | None) -> str:
+    # SQLAlchemy and the database code load when a command runs, not for `rapbot --help`.
     from memory.database import resolve_url, to_sqlalchemy_url
     from memory.settings import MemorySettings
 
@@ -27,6 +28,7 @@ def cli_url(url: str | None) -> str:
 
 
 def _run(action: str, url: str | None, revision: str | None = None) -> str | None:
+    # Alembic and SQLAlchemy load when a command runs, not for `rapbot --help`.
     from memory import migrate
     from memory.database import translate_unavailable
     from memory.errors import MemoryStoreError
@@ -61,6 +63,32 @@ def downgrade(
 def current(url: UrlOption = None) -> None:
     """Show the database's revision."""
     typer.echo(_run("current", url) or "base (not migrated)")
+
+
+@db_app.command()
+def cluster(url: UrlOption = None) -> None:
+    """Order the stored views by memory again: a search reads one memory's views from consecutive
+    pages, but views added since the last run sit one per page. Locks the views table while it runs
+    (about 30 s per million views); run it when the bot is quiet, e.g. nightly."""
+    from sqlalchemy import create_engine, pool
+
+    from memory.database import translate_unavailable
+    from memory.errors import MemoryStoreError
+    from memory.repositories.search import cluster_views
+
+    try:
+        target = cli_url(url)
+        with translate_unavailable(target):
+            engine = create_engine(target, poolclass=pool.NullPool)
+            try:
+                with engine.begin() as conn:
+                    cluster_views(conn)
+            finally:
+                engine.dispose()
+    except MemoryStoreError as err:
+        typer.echo(f"Error: {err.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("Views ordered by memory.")
 
 
 def register(app: typer.Typer) -> None:

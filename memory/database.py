@@ -85,10 +85,27 @@ def start_embedded(data_dir: Path) -> str:
     return to_sqlalchemy_url(server.get_uri())
 
 
-def create_store_engine(url: str) -> Engine:
-    # No pool_pre_ping: it would double the round trips of a search. A connection that died with
-    # its server fails one call with StoreUnavailable, and SQLAlchemy then refreshes the pool.
-    return create_engine(to_sqlalchemy_url(url), pool_size=5, max_overflow=10)
+def create_store_engine(url: str, settings: MemorySettings | None = None) -> Engine:
+    """The pool: every connection checked out is pinged first (one cheap round trip), so the first
+    request after a Postgres restart gets a fresh connection instead of failing on a dead one; and
+    every session runs under the settings' statement, lock and idle-in-transaction timeouts, and
+    connects within the connect timeout (a stopped worker cannot hold its row locks for long)."""
+    settings = settings or MemorySettings()
+    options = " ".join(
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (
+            ("statement_timeout", settings.statement_timeout_s),
+            ("lock_timeout", settings.lock_timeout_s),
+            ("idle_in_transaction_session_timeout", settings.idle_in_transaction_timeout_s),
+        )
+    )
+    return create_engine(
+        to_sqlalchemy_url(url),
+        pool_size=5,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, round(settings.connect_timeout_s)), "options": options},
+    )
 
 
 def resolve_url(settings: MemorySettings) -> str:
@@ -104,7 +121,7 @@ def open_engine(settings: MemorySettings, migrate: bool = True) -> Engine:
     if migrate:
         with translate_unavailable(url):
             upgrade(url)
-    return create_store_engine(url)
+    return create_store_engine(url, settings)
 
 
 @contextmanager

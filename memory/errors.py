@@ -61,9 +61,23 @@ class InvalidSetting(MemoryStoreError):
 
 
 class StoreUnavailable(MemoryStoreError):
-    """The database cannot be reached."""
+    """The database cannot be reached. `nothing_changed`: it failed before any commit, so the
+    write (one transaction) surely did not happen."""
 
     code = "store_unavailable"
+    nothing_changed = True
+
+
+class CommitUnconfirmed(StoreUnavailable):
+    """The database stopped answering during the commit itself: the write may or may not be stored."""
+
+    nothing_changed = False
+
+
+class AlreadyUsed(MemoryStoreError):
+    """A single-use token (a console sign-in link's nonce) used again."""
+
+    code = "already_used"
 
 
 class InvalidCategory(MemoryStoreError):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from memory import validation as v
+from memory.index_types import FoundPhoto
 from memory.types import ConceptInfo, ScopeInfo, ViewInfo
 
 
@@ -56,4 +57,32 @@ def export_zip(
             "concepts": entries,
         }
         archive.writestr("concepts.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    return buffer.getvalue()
+
+
+def add_photo_index(archive_bytes: bytes, indexed: Sequence[tuple[str, str, FoundPhoto]]) -> bytes:
+    """The export with photo_index.json added: the photos the user posted to indexed memories, as
+    (memory kind, chat id, photo); their thumbnails under index/ when the memory kept them."""
+    buffer = io.BytesIO(archive_bytes)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
+        entries: list[dict[str, object]] = []
+        for kind, chat_id, photo in indexed:
+            thumbnail = None
+            if photo.thumbnail_jpeg is not None:
+                thumbnail = f"index/{photo.id}.{v.image_kind(photo.thumbnail_jpeg)}"
+                archive.writestr(thumbnail, photo.thumbnail_jpeg)
+            entries.append(
+                {
+                    "id": photo.id,
+                    "memory": {"kind": kind, "chat_id": chat_id},
+                    "location": photo.location,
+                    "posted_at": photo.posted_at.isoformat(),
+                    "recognised": [
+                        {"name": seen.name, "similarity": round(seen.similarity, 4), "uncertain": seen.uncertain}
+                        for seen in photo.concepts
+                    ],
+                    "thumbnail": thumbnail,
+                }
+            )
+        archive.writestr("photo_index.json", json.dumps({"photos": entries}, ensure_ascii=False, indent=2))
     return buffer.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from alembic import command
@@ -10,9 +11,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
-import migrations
 
-SCRIPT_LOCATION = Path(migrations.__file__).resolve().parent
+def _script_location() -> Path:
+    """The folder of the `migrations` package, found without importing it: to memory/ the Alembic
+    scripts are data that Alembic runs; migrations/ builds on memory/, never the other way round."""
+    spec = find_spec("migrations")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the migrations package is not installed beside memory/")
+    return Path(spec.origin).resolve().parent
+
+
+SCRIPT_LOCATION = _script_location()
 
 
 def _config(connection: Connection) -> Config:

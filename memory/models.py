@@ -147,3 +147,132 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(128), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     at: Mapped[datetime] = _now()
+
+
+# ---- the photo index (migration 0007; memory/photo_index.py, docs/index.md) ----------------------
+
+
+class PhotoIndexSettings(Base):
+    """A memory's opt-in photo index: off until a moderator (or the owner) turns it on; `since` is
+    when it was last turned on (nothing posted before is ever indexed)."""
+
+    __tablename__ = "photo_index_settings"
+
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retention_days: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("180"))
+    keep_thumbnails: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    updated_at: Mapped[datetime] = _now()
+
+
+class IndexedPhoto(Base):
+    """One photo posted in a chat while its index was on: who posted it, where to find it (a link,
+    a jump URL, a file path), and a small thumbnail only when the memory keeps them."""
+
+    __tablename__ = "indexed_photos"
+    __table_args__ = (
+        Index("ix_indexed_photos_scope_id_posted_at", "scope_id", "posted_at"),
+        Index("ix_indexed_photos_posted_by", "posted_by"),
+        Index(
+            "uq_indexed_photos_scope_id_request_id",
+            "scope_id",
+            "request_id",
+            unique=True,
+            postgresql_where=text("request_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), nullable=False)
+    posted_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    location: Mapped[str] = mapped_column(Text, nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    posted_at: Mapped[datetime] = _now()
+
+
+class IndexedEmbedding(Base):
+    """A CLIP embedding of an indexed photo (the whole photo, or one detected crop) or a face
+    descriptor in it. scope_id is denormalised so per-memory search reads one btree."""
+
+    __tablename__ = "indexed_embeddings"
+    __table_args__ = (
+        Index("ix_indexed_embeddings_scope_id_encoder", "scope_id", "encoder"),
+        Index("ix_indexed_embeddings_photo_id", "photo_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("indexed_photos.id", ondelete="CASCADE"), nullable=False)
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)  # "whole", "crop" or "face"
+    encoder: Mapped[str] = mapped_column(String(200), nullable=False)
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    embedding: Mapped[Any] = mapped_column(Vector(), nullable=False)
+    box: Mapped[list[float] | None] = mapped_column(ARRAY(Float), nullable=True)
+
+
+class IndexedRecognition(Base):
+    """A concept recognised in an indexed photo. Forgetting the concept drops these rows (the photo
+    stays indexed without it). `uncertain`: another concept scored within the look-alike margin."""
+
+    __tablename__ = "indexed_recognitions"
+    __table_args__ = (
+        UniqueConstraint("photo_id", "concept_id"),
+        Index("ix_indexed_recognitions_concept_id", "concept_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("indexed_photos.id", ondelete="CASCADE"), nullable=False)
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), nullable=False)
+    concept_id: Mapped[int] = mapped_column(ForeignKey("concepts.id", ondelete="CASCADE"), nullable=False)
+    similarity: Mapped[float] = mapped_column(Float, nullable=False)
+    box: Mapped[list[float] | None] = mapped_column(ARRAY(Float), nullable=True)
+    uncertain: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+
+class MemberSeen(Base):
+    """A member seen asking in a group memory (any request through its chat): the gallery asks a
+    platform about a user's membership only in these groups. One small row per (group, member);
+    erasing the member or the group removes it."""
+
+    __tablename__ = "members_seen"
+    __table_args__ = (Index("ix_members_seen_user_id", "user_id"),)
+
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = _now()
+
+
+class WebSession(Base):
+    """A signed-in gallery session. `id` is the SHA-256 (hex) of the random session id in the
+    user's cookie, so the table alone cannot open one. Sign-out ends a row, "sign out everywhere"
+    and /forgetme every row of the user. `sign_in_nonce` is the console sign-in link's nonce:
+    unique, so a link signs in once."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_platform_user_id", "platform", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    sign_in_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DeadLetter(Base):
+    """A request set aside because it stopped its worker on every delivery (migration 0005;
+    `rapbot deadletters list`). It names the request and the cause, never its photo or text."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(160), nullable=False, unique=True)
+    method: Mapped[str] = mapped_column(String(64), nullable=False)
+    deliveries: Mapped[int] = mapped_column(Integer, nullable=False)
+    cause: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[datetime] = _now()

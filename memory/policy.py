@@ -32,6 +32,7 @@ class ModeratorAction(str, enum.Enum):  # noqa: UP042  (str mix-in: the value is
     AUTO_CAPTION = "turn automatic captions on or off"
     SETTINGS = "change the memory's settings"
     PURGE = "remove a member's things"
+    PHOTO_INDEX = "turn the photo index on or off, or delete it"
 
 
 def valid_actor(actor: Actor) -> None:

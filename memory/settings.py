@@ -26,3 +26,9 @@ class MemorySettings(BaseSettings):
     max_image_bytes: int = Field(default=2_000_000, ge=1)
     max_description_chars: int = Field(default=2000, ge=0)
     default_similarity_threshold: float = Field(default=0.75, ge=-1.0, le=1.0)  # cosine
+    # Postgres session limits (memory/database.py): no statement runs longer, no lock is waited for
+    # longer, a transaction left idle (its process stopped) is ended and its locks freed after this.
+    statement_timeout_s: float = Field(default=30.0, gt=0)
+    lock_timeout_s: float = Field(default=10.0, gt=0)
+    idle_in_transaction_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)

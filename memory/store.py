@@ -7,34 +7,54 @@ and a raised error means nothing was changed.
 Every read and write a frontend can reach takes the actor. The pipeline-internal reads
 (check_name_free, get_by_names, all_names, views, categories, encoders, search, get_scope) take scope
 or concept ids that worker/domain/service.py derived from the requester (their own memory, the group they
-are in), so they check nothing themselves."""
+are in), so they check nothing themselves.
+
+One module (over 400 lines) because it is the store's whole API, one method per operation, each a
+short transaction over the repositories; the SQL itself lives in memory/repositories/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 
 import numpy.typing as npt
+import psycopg
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from memory import policy
 from memory import validation as v
 from memory.database import create_store_engine, open_engine, translate_unavailable
-from memory.errors import DuplicateName, DuplicatePhoto, InvalidEmbedding, InvalidSetting, QuotaExceeded
+from memory.errors import (
+    AlreadyUsed,
+    CommitUnconfirmed,
+    DuplicateName,
+    DuplicatePhoto,
+    InvalidEmbedding,
+    InvalidSetting,
+    PermissionDenied,
+    QuotaExceeded,
+    UnknownConcept,
+)
 from memory.export import export_zip
 from memory.repositories import audit as audit_log
-from memory.repositories import concepts, scopes, search, views
+from memory.repositories import concepts, dead_letters, reembedding, scopes, search, views, web
 from memory.settings import MemorySettings
 from memory.types import (
+    FACE_ENCODER_PREFIX,
     Actor,
     AuditEntry,
     ConceptInfo,
     ConceptPage,
+    DeadLetterInfo,
     ErasureReport,
     NewView,
+    Permissions,
     ScopeInfo,
     ScopeKind,
+    ScopeSettings,
     SearchHit,
     ViewInfo,
     is_face_encoder,
@@ -42,6 +62,11 @@ from memory.types import (
 
 MAX_PAGE = 100
 MAX_AUDIT = 1000
+COMMIT_UNCONFIRMED_MESSAGE = (
+    "The memory database stopped answering while saving, so it is not known whether this was saved."
+)
+# The session of the unit of work this thread (or task) is in, if any (MemoryStore.unit_of_work).
+_open_session: ContextVar[Session | None] = ContextVar("rapbot_store_unit_of_work", default=None)
 
 
 class MemoryStore:
@@ -50,8 +75,13 @@ class MemoryStore:
     def __init__(self, url_or_engine: str | Engine, settings: MemorySettings | None = None) -> None:
         self.settings = settings or MemorySettings()
         self._owns_engine = isinstance(url_or_engine, str)
-        self.engine = create_store_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        self.engine = (
+            create_store_engine(url_or_engine, self.settings) if isinstance(url_or_engine, str) else url_or_engine
+        )
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Runs right before every commit; raising there writes nothing (worker/domain/runtime.py
+        # sets the request's deadline check).
+        self.before_commit: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, settings: MemorySettings | None = None) -> MemoryStore:
@@ -88,9 +118,46 @@ class MemoryStore:
     # ---- plumbing -------------------------------------------------------------------------------
 
     @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Every write of this block (this thread or task) in ONE transaction: all of it is stored
+        or none (a remember: its concept, every photo and face). Each write inside runs in a
+        savepoint, so one refused by a rule (a repeated face) leaves the others; nested blocks join
+        the outer one. Before the commit `before_commit` runs (a request's deadline)."""
+        if _open_session.get() is not None:
+            yield
+            return
+        with self._tx() as session:
+            token = _open_session.set(session)
+            try:
+                yield
+            finally:
+                _open_session.reset(token)
+
+    @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with translate_unavailable(), Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """One write: its own transaction, or a savepoint of the unit of work it runs in. A failure
+        before the commit changed nothing (StoreUnavailable); one during the commit may have
+        (CommitUnconfirmed)."""
+        outer = _open_session.get()
+        if outer is not None:
+            with translate_unavailable(), outer.begin_nested():
+                yield outer
+            return
+        with translate_unavailable(), Session(self.engine, expire_on_commit=False) as session:
+            session.begin()
+            try:
+                yield session
+                session.flush()
+                if self.before_commit is not None:
+                    self.before_commit()  # e.g. the request's deadline: past it, write nothing
+            except BaseException:
+                with suppress(Exception):  # a dead connection cannot roll back; closing it does
+                    session.rollback()
+                raise
+            try:
+                session.commit()
+            except (DBAPIError, psycopg.Error):  # the connection lost, or ended by Postgres (idle timeout)
+                raise CommitUnconfirmed(COMMIT_UNCONFIRMED_MESSAGE) from None
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -158,11 +225,60 @@ class MemoryStore:
         policy.may_read(scope, actor)
         return scope
 
-    def group_chats(self, platform: str) -> list[str]:
-        """The external ids of every group memory on a platform (the web gallery asks the platform
-        which of them a signed-in user belongs to). Ids only: no memory's contents."""
+    def group_chats(
+        self, platform: str, actor: Actor, candidates: Sequence[str] | None = None, limit: int = 50
+    ) -> list[str]:
+        """The group memories on a platform that `actor` may belong to, for the web gallery to ask
+        the platform about: of `candidates` (chats the platform already says they are in, e.g. a
+        Discord user's guilds), the ones with a memory; without candidates, the groups the actor
+        was seen asking in or added to, newest first, at most `limit`. Ids only."""
+        policy.valid_actor(actor)
+        limit = max(1, min(int(limit), MAX_PAGE))
         with self._read() as s:
-            return scopes.group_external_ids(s, platform)
+            if candidates is not None:
+                return web.known_groups(s, platform, [str(c) for c in candidates][: MAX_PAGE * 10])
+            return web.seen_groups(s, platform, actor.user_id, limit)
+
+    def find_scope(self, platform: str, kind: ScopeKind | str, external_id: str) -> ScopeInfo | None:
+        """The scope if it exists (reads that must not create one: settings, permissions)."""
+        with self._read() as s:
+            return scopes.find(s, platform, ScopeKind(kind).value, external_id)
+
+    def permissions(
+        self, platform: str, kind: ScopeKind | str, external_id: str, actor: Actor, name: str | None = None
+    ) -> Permissions:
+        """What memory.policy allows `actor` in this memory now, for a page to offer only that (the
+        writes ask the policy again). Creates no scope: a memory not stored yet has the defaults.
+        UnknownConcept when `name` is not in it; PermissionDenied when the actor may not read it."""
+        scope = self.find_scope(platform, kind, external_id)
+        if scope is None:
+            scope = ScopeInfo(0, platform, ScopeKind(kind), external_id, ScopeSettings())
+        policy.may_read(scope, actor)
+        author = actor.user_id
+        if name is not None:
+            if scope.id == 0:
+                raise UnknownConcept(f'There is nothing called "{v.shorten(name)}" in this memory.')
+            with self._read() as s:
+                concept = concepts.find(s, scope.id, name)
+            author, name = concept.created_by, concept.name
+
+        def allowed(check: Callable[[], None]) -> bool:
+            try:
+                check()
+            except PermissionDenied:
+                return False
+            return True
+
+        return Permissions(
+            may_write=allowed(lambda: policy.may_write(scope, actor)),
+            may_change=allowed(lambda: policy.may_write(scope, actor, author, name or "")),
+            may_moderate=allowed(lambda: policy.may_moderate(scope, actor, policy.ModeratorAction.SETTINGS)),
+        )
+
+    def note_member(self, scope_id: int, user_id: str) -> None:
+        """Remember that `user_id` asked in this group memory (members_seen; once per pair)."""
+        with self._tx() as s:
+            web.note_member(s, scope_id, user_id)
 
     def check_can_write(self, scope_id: int, actor: Actor) -> None:
         """Raise PermissionDenied now when `actor` may not add to this memory (a locked group), so
@@ -239,8 +355,10 @@ class MemoryStore:
             scope = scopes.lock(s, scope_id)
             if request_id is not None:
                 done = concepts.for_request(s, scope_id, request_id)
-                if done is not None:
-                    return concepts.info(s, done)
+                if done is not None:  # a replay: only if the policy, as it is now, still allows it
+                    made = concepts.info(s, done)
+                    policy.may_write(scope, actor, made.created_by, made.name)
+                    return made
             policy.may_write(scope, actor)
             self._refuse_taken(
                 s, scope_id, clean, f'"{clean}" is already in this memory. Pick another name, or add a photo to it.'
@@ -275,8 +393,10 @@ class MemoryStore:
             scope = scopes.lock(s, scope_id)
             if request_id is not None:
                 done = views.concept_for_request(s, scope_id, request_id)
-                if done is not None:
-                    return concepts.info(s, done)
+                if done is not None:  # a replay: only if the policy, as it is now, still allows it
+                    made = concepts.info(s, done)
+                    policy.may_write(scope, actor, made.created_by, made.name)
+                    return made
             concept = concepts.find(s, scope_id, name)
             policy.may_write(scope, actor, concept.created_by, concept.name)
             # Photos and face views (one per photo at most) each count against the limit on their own.
@@ -451,6 +571,14 @@ class MemoryStore:
         with self._read() as s:
             return views.encoders(s, scope_ids)
 
+    def awaiting_reembed(self, scope_ids: Sequence[int], encoder: str) -> list[int]:
+        """Of these scopes, those with image views not yet re-embedded for `encoder` (memory/reembed.py):
+        a search there would miss them, so the memory is still being updated."""
+        if not scope_ids:
+            return []
+        with self._read() as s:
+            return reembedding.scopes_awaiting(s.connection(), scope_ids, encoder, FACE_ENCODER_PREFIX)
+
     def search(
         self,
         scope_ids: Sequence[int],
@@ -487,6 +615,26 @@ class MemoryStore:
                 best[key] = hit
         kept = [h for h in best.values() if min_similarity is None or h.similarity >= min_similarity]
         return sorted(kept, key=lambda h: (-h.similarity, h.concept.name, h.query_index))
+
+    # ---- dead letters: requests that stopped their worker on every delivery (operators only) -----
+
+    def add_dead_letter(self, request_id: str, method: str, deliveries: int, cause: str) -> None:
+        """Record a dead letter (once per request id). The worker calls this; no user reaches it."""
+        v.check_request_id(request_id)
+        with self._tx() as s:
+            dead_letters.record(s, request_id, method[:64], deliveries, cause)
+
+    def list_dead_letters(self) -> list[DeadLetterInfo]:
+        with self._read() as s:
+            return dead_letters.listed(s)
+
+    def count_dead_letters(self) -> int:
+        with self._read() as s:
+            return dead_letters.count(s)
+
+    def clear_dead_letters(self) -> int:
+        with self._tx() as s:
+            return dead_letters.clear(s)
 
     # ---- members and their data ------------------------------------------------------------------
 
@@ -526,6 +674,7 @@ class MemoryStore:
             concepts.delete_ids(s, contributed)
             scopes.delete_ids(s, own)  # cascades concepts, views, audit rows
             audit_log.scrub_member(s, platform, user_id, contributed)
+            web.forget_member(s, platform, user_id)  # not seen in groups any more; gallery sessions end
             for sid in touched:
                 audit_log.record(s, sid, None, "erase_member", None)
             return ErasureReport(
@@ -533,3 +682,30 @@ class MemoryStore:
                 concepts_deleted=concepts_in_own + len(contributed),
                 views_deleted=views_deleted,
             )
+
+    # ---- the web gallery's sessions --------------------------------------------------------------
+
+    def open_web_session(
+        self, platform: str, actor: Actor, session_hash: str, max_age_s: int, sign_in_nonce: str | None = None
+    ) -> None:
+        """Record a gallery session (`session_hash`: SHA-256 hex of the cookie's random id).
+        AlreadyUsed when `sign_in_nonce` signed in before (a console link works once)."""
+        policy.valid_actor(actor)
+        if not (isinstance(session_hash, str) and len(session_hash) == 64) or (
+            (sign_in_nonce is not None and not (1 <= len(sign_in_nonce) <= 64)) or v.has_control(sign_in_nonce or "")
+        ):
+            raise InvalidSetting("A session needs its id's hash (64 hex digits) and a short nonce.")
+        with self._tx() as s:
+            if not web.open_session(s, session_hash, platform, actor.user_id, int(max_age_s), sign_in_nonce):
+                raise AlreadyUsed("This sign-in link was already used: type /gallery in the console for a new one.")
+
+    def web_session_active(self, platform: str, actor: Actor, session_hash: str) -> bool:
+        policy.valid_actor(actor)
+        with self._read() as s:
+            return web.session_active(s, session_hash, platform, actor.user_id)
+
+    def end_web_sessions(self, platform: str, actor: Actor, session_hash: str | None = None) -> int:
+        """End the actor's session `session_hash`, or all their sessions on the platform (None)."""
+        policy.valid_actor(actor)
+        with self._tx() as s:
+            return web.end_sessions(s, platform, actor.user_id, session_hash)

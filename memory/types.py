@@ -119,7 +119,28 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class DeadLetterInfo:
+    """A request set aside after it stopped its worker on every delivery (never its photo or text)."""
+
+    request_id: str
+    method: str
+    deliveries: int
+    cause: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ErasureReport:
     scopes_deleted: int
     concepts_deleted: int
     views_deleted: int
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What memory.policy allows an actor in a memory now (what a page may offer): add to it,
+    change the concept asked about (or, with none named, concepts they added), moderate it."""
+
+    may_write: bool
+    may_change: bool
+    may_moderate: bool

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from memory.database import resolve_url, to_sqlalchemy_url
 from memory.models import Base
+from memory.settings import MemorySettings
 
 config = context.config
 target_metadata = Base.metadata
@@ -13,9 +15,6 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     """sqlalchemy.url from alembic.ini when set, else RAPBOT_DATABASE_URL, else the embedded database."""
-    from memory.database import resolve_url, to_sqlalchemy_url
-    from memory.settings import MemorySettings
-
     configured = config.get_main_option("sqlalchemy.url")
     return to_sqlalchemy_url(configured) if configured else resolve_url(MemorySettings())
 

@@ -2,25 +2,34 @@
 network in batches. Requests that arrive within `max_wait_s` of the first one (or until `max_batch`
 are waiting) share one forward pass; requests whose `key` differs (e.g. a detector's class list)
 never share one. A CUDA out-of-memory error frees the cache and splits the batch in halves; a lone
-request that still does not fit fails alone, with the error, and the serving thread goes on."""
+request that still does not fit fails alone, with the error, and the serving thread goes on.
+
+No request is lost: `submit` and `close` take one lock, so a request is either queued before the
+close (and then run or failed with EngineClosed) or refused by it; a serving thread that dies fails
+its running batch, everything queued and every later submit with EngineClosed; and `run` waits no
+longer than the request's deadline (plus `result_grace_s`), then gives up with DeadlinePassed."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
+from concurrent.futures import Future, InvalidStateError
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
+
+# How long past a request's deadline its caller still waits for a result already on its way.
+RESULT_GRACE_S = 2.0
 
 # A batch function returns one result per request, in order; an exception in the list fails that
 # request alone (e.g. a prompt that cannot fit the context), raising fails them all.
@@ -47,11 +56,49 @@ _deadline: ContextVar[float | None] = ContextVar("rapbot_request_deadline", defa
 def request_deadline(seconds: float | None) -> Iterator[None]:
     """Every network call made inside this block belongs to a request that is worthless after
     `seconds`: a batcher drops it if it is still queued then, and generation stops its row."""
+    global _in_flight
     token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    with _in_flight_lock:
+        _in_flight += 1
     try:
         yield
     finally:
+        with _in_flight_lock:
+            _in_flight -= 1
         _deadline.reset(token)
+
+
+# Requests inside request_deadline() blocks in this process: a batcher waits for more requests only
+# while some of them are in no batcher (about to arrive); a lone request never pays the window.
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+def requests_in_flight() -> int:
+    """How many requests of this process are inside request_deadline() blocks (0: not tracked)."""
+    return _in_flight
+
+
+# Jobs submitted to any batcher of this process and not finished yet. A request in flight that has
+# none is between two stages (searching, loading photos...), so it may join a batch being formed.
+_in_batchers = 0
+
+
+def jobs_in_batchers() -> int:
+    return _in_batchers
+
+
+def _track_job(future: Future[Any]) -> None:
+    global _in_batchers
+    with _in_flight_lock:
+        _in_batchers += 1
+    future.add_done_callback(_job_done)
+
+
+def _job_done(_future: Future[Any]) -> None:
+    global _in_batchers
+    with _in_flight_lock:
+        _in_batchers -= 1
 
 
 def current_deadline() -> float | None:
@@ -74,8 +121,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def free_accelerator_memory() -> None:
     """Give cached CUDA blocks back after an out-of-memory error, so a smaller retry can fit."""
-    import gc
-
     gc.collect()
     try:
         import torch
@@ -142,27 +187,48 @@ class MicroBatcher(Generic[Req, Res]):
         self.stats = BatcherStats()
         self._run_batch = run_batch
         self._key = key or (lambda _request: None)
+        self.result_grace_s = RESULT_GRACE_S
         self._queue: queue.Queue[_Job[Req, Res] | None] = queue.Queue()
         self._held: list[_Job[Req, Res]] = []  # taken from the queue but of another key than the last batch
+        self._running: list[_Job[Req, Res]] = []  # the batch the serving thread is running
         self._closed = threading.Event()
+        self._lock = threading.Lock()  # submit and close: a request is queued before the close, or refused
+        self._failure: BaseException | None = None  # why the serving thread died, if it did
         self._thread = threading.Thread(target=self._serve, name=f"rapbot-{name}-batcher", daemon=True)
         self._thread.start()
 
     # ---- callers --------------------------------------------------------------------------------
 
     def submit(self, request: Req, deadline: float | None = None) -> Future[Res]:
-        """Queue `request`; its deadline defaults to the one of the request_deadline() block."""
+        """Queue `request`; its deadline defaults to the one of the request_deadline() block. The
+        future always completes: with the result, the request's own error, DeadlinePassed or
+        EngineClosed."""
         deadline = current_deadline() if deadline is None else deadline
         future: Future[Res] = Future()
-        if self._closed.is_set():
-            future.set_exception(EngineClosed(f"the {self.name} engine is shut down"))
-            return future
-        self._queue.put(_Job(request, self._key(request), deadline, future))
+        job = _Job(request, self._key(request), deadline, future)
+        with self._lock:
+            if not self._closed.is_set():
+                _track_job(future)
+                self._queue.put(job)
+                return future
+        future.set_exception(self._closed_error())
         return future
 
     def run(self, request: Req, deadline: float | None = None) -> Res:
-        """Submit and wait for this request's own result (or its own exception)."""
-        return self.submit(request, deadline).result()
+        """Submit and wait for this request's own result (or its own exception). With a deadline
+        (given, or the request_deadline() block's) the wait ends `result_grace_s` after it with
+        DeadlinePassed; without one it lasts until the batch ends, which the serving thread (or its
+        death) guarantees."""
+        deadline = current_deadline() if deadline is None else deadline
+        future = self.submit(request, deadline)
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) + self.result_grace_s
+        try:
+            return future.result(timeout)
+        except TimeoutError:  # the wait's timeout, or the request's own DeadlinePassed
+            if future.done():
+                return future.result()
+            future.cancel()  # still queued: never run it; running: its result is dropped
+            raise DeadlinePassed(f"{self.name}: no result by the request's deadline") from None
 
     @property
     def waiting(self) -> int:
@@ -173,23 +239,41 @@ class MicroBatcher(Generic[Req, Res]):
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def close(self) -> None:
-        """Stop serving; requests still queued fail with EngineClosed (the running batch finishes)."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop serving; requests still queued fail with EngineClosed (the running batch finishes;
+        when it outlasts `timeout_s` the serving thread fails the queue once it ends)."""
+        with self._lock:
+            if not self._closed.is_set():
+                self._closed.set()
+                self._queue.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=timeout_s)
+        if not self._thread.is_alive():
+            self._fail_pending(self._closed_error())  # whatever a dead thread left behind
+
+    def _closed_error(self) -> EngineClosed:
+        if self._failure is not None:
+            return EngineClosed(f"the {self.name} engine stopped: its serving thread failed ({self._failure!r})")
+        return EngineClosed(f"the {self.name} engine is shut down")
 
     # ---- the serving thread ---------------------------------------------------------------------
 
     def _serve(self) -> None:
-        while True:
-            batch = self._collect()
-            if batch is None:
-                break
-            self._run(batch)
-        self._fail_queued()
+        try:
+            while True:
+                batch = self._collect()
+                if batch is None:
+                    break
+                self._running = batch
+                self._run(batch)
+                self._running = []
+        except BaseException as exc:  # a bug, or a batch function that broke the thread: fail, never hang
+            log.exception("%s: the serving thread failed; its requests fail with EngineClosed", self.name)
+            self._failure = exc
+        finally:
+            with self._lock:
+                self._closed.set()  # from here on submit refuses: nothing lands in a queue nobody reads
+            self._fail_pending(self._closed_error())
 
     def _next(self, timeout: float | None) -> _Job[Req, Res] | None:
         """The next job (held ones first); None when the batcher closes or the wait times out."""
@@ -217,6 +301,9 @@ class MicroBatcher(Generic[Req, Res]):
         while len(batch) < self.max_batch:
             # Jobs that came in while the last batch ran are already queued: take them without waiting.
             left = until - time.monotonic()
+            in_flight = requests_in_flight()
+            if in_flight and in_flight <= jobs_in_batchers():
+                left = 0  # every request in flight is in this batch or another stage's queue: none is coming
             try:
                 incoming = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
             except queue.Empty:
@@ -232,8 +319,8 @@ class MicroBatcher(Generic[Req, Res]):
         now = time.monotonic()
         live: list[_Job[Req, Res]] = []
         for job in batch:
-            if job.future.cancelled():
-                continue
+            if not job.future.set_running_or_notify_cancel():
+                continue  # its caller gave up (cancelled) while it was queued
             if job.deadline is not None and now > job.deadline:
                 self.stats.expired += 1
                 job.future.set_exception(DeadlinePassed(f"dropped by the {self.name} engine: its deadline passed"))
@@ -286,9 +373,10 @@ class MicroBatcher(Generic[Req, Res]):
         stats.busy_s += seconds
         stats.sizes[size] = stats.sizes.get(size, 0) + 1
 
-    def _fail_queued(self) -> None:
-        pending = list(self._held)
-        self._held.clear()
+    def _fail_pending(self, error: EngineClosed) -> None:
+        """Fail every request not answered: the running batch's (after a failure), held and queued."""
+        pending = [*self._running, *self._held]
+        self._running, self._held = [], []
         while True:
             try:
                 job = self._queue.get_nowait()
@@ -298,4 +386,5 @@ class MicroBatcher(Generic[Req, Res]):
                 pending.append(job)
         for job in pending:
             if not job.future.done():
-                job.future.set_exception(EngineClosed(f"the {self.name} engine is shut down"))
+                with suppress(InvalidStateError):  # cancelled or answered meanwhile
+                    job.future.set_exception(error)

@@ -4,23 +4,37 @@ convert a released RAP checkpoint. Heavy imports happen inside the commands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
-from model.settings import ModelSettings
+from model.settings import ModelSettings, Profile
 
 if TYPE_CHECKING:
     from model.weights import WeightSpec
 
 models_app = typer.Typer(name="models", help="The networks: profiles, weights, conversion.", no_args_is_help=True)
 
+
+def _current_profile() -> str:
+    try:
+        return ModelSettings().profile
+    except ValueError:  # a bad RAPBOT_PROFILE is reported when a command runs, not in --help
+        return str(ModelSettings.model_fields["profile"].default)
+
+
+# The profile table's names (model.settings.Profile), not a list kept here by hand.
+PROFILE_NAMES = get_args(Profile)
 ProfileArg = Annotated[
-    str | None, typer.Argument(help="tiny | cpu | gpu (default: RAPBOT_PROFILE)", show_default=False)
+    str | None,
+    typer.Argument(
+        help=f"{' | '.join(PROFILE_NAMES)} [default: RAPBOT_PROFILE, now {_current_profile()}]", show_default=False
+    ),
 ]
 
 
 def _settings(profile: str | None) -> ModelSettings:
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.profiles import settings_for
 
     try:
@@ -31,6 +45,7 @@ def _settings(profile: str | None) -> ModelSettings:
 
 def _weights(settings: ModelSettings) -> list[WeightSpec]:
     """The weights of `settings`, or a usage error naming a malformed RAPBOT_ENCODER / _DETECTOR."""
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.profiles import network_specs
     from model.weights import weights_for
 
@@ -44,6 +59,7 @@ def _weights(settings: ModelSettings) -> list[WeightSpec]:
 @models_app.command("list")
 def list_profiles() -> None:
     """Each profile's networks and the weights they need (present or missing)."""
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.profiles import PROFILES, network_specs
 
     for profile in PROFILES:
@@ -86,6 +102,7 @@ def check(profile: ProfileArg = None) -> None:
 
 def _check_faces() -> bool:
     """Report the face weights (a pip package, found without importing it); False if any is missing."""
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.faces import weight_paths
 
     try:
@@ -104,15 +121,19 @@ def _check_faces() -> bool:
 @models_app.command("pull")
 def pull(profile: ProfileArg = None) -> None:
     """Download the profile's weights into RAPBOT_MODEL_DIR (needs internet)."""
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.profiles import network_specs
     from model.weights import WeightsMissing
     from model.weights import pull as pull_weights
 
     settings = _settings(profile)
     _weights(settings)  # fails early on a malformed spec
-    typer.echo(f"Fetching the weights of profile {settings.profile} into {settings.model_dir} ...")
     try:
-        paths = pull_weights(settings, network_specs(settings))
+        paths = pull_weights(
+            settings,
+            network_specs(settings),
+            lambda: typer.echo(f"Fetching the weights of profile {settings.profile} into {settings.model_dir} ..."),
+        )
     except WeightsMissing as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(code=1) from error
@@ -130,6 +151,7 @@ def convert_rap(
     ] = None,
 ) -> None:
     """Convert a released RAP checkpoint (Hoar012/RAP-*) to transformers' Llava format."""
+    # The networks' modules (numpy, PIL) load when a command runs, not for `rapbot --help`.
     from model.convert import ConversionError
     from model.convert import convert_rap as convert
     from model.weights import WeightsMissing

@@ -56,6 +56,36 @@ def _text_color(background: Color) -> Color:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
 
 
+Rect = tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_tags(boxes: Sequence[Rect], sizes: Sequence[tuple[float, float]], width: int, height: int) -> list[Rect]:
+    """Where each box's label tag goes: above the box, else just inside its top, below it, inside its
+    bottom, or beside those at the other corner; the first spot inside the image that overlaps no tag
+    placed before it. Where every such spot is taken (many boxes in one corner), the tag slides down
+    from the box's top in steps of its own height until it is free; only when the image has no free
+    spot left does it overlap. Numbered candidates never hide each other's numbers this way."""
+    placed: list[Rect] = []
+    for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes, strict=True):
+
+        def clamp(x: float, y: float, w: float = w, h: float = h) -> Rect:
+            x = min(max(x, 0.0), max(0.0, width - w))
+            y = min(max(y, 0.0), max(0.0, height - h))
+            return (x, y, x + w, y + h)
+
+        spots = [clamp(x, y) for y in (y1 - h, y1, y2, y2 - h) for x in (x1, x2 - w)]
+        step = max(h, 1.0)
+        spots += [clamp(x, y1 + k * step) for k in range(1, int(height / step) + 2) for x in (x1, x2 - w)]
+        spots += [clamp(x1, y1 - k * step) for k in range(2, int(height / step) + 2)]
+        free = next((spot for spot in spots if not any(_overlaps(spot, other) for other in placed)), spots[0])
+        placed.append(free)
+    return placed
+
+
 def annotate(
     image: Image.Image,
     boxes: Sequence[Box],
@@ -82,21 +112,24 @@ def annotate(
     scale = max(width, height)
     line = max(2, round(scale / 300))
     font = load_font(max(12, round(scale / 40)))
-    for i, (box, label) in enumerate(zip(boxes, labels, strict=True)):
-        color = tuple(colors[i]) if colors is not None else PALETTE[i % len(PALETTE)]
+    pad = max(2, line)
+    clipped: list[Rect] = []
+    for box in boxes:
         x1, y1, x2, y2 = (float(v) for v in box)
         x1, x2 = sorted((min(max(x1, 0.0), width - 1.0), min(max(x2, 0.0), width - 1.0)))
         y1, y2 = sorted((min(max(y1, 0.0), height - 1.0), min(max(y2, 0.0), height - 1.0)))
-        draw.rectangle((x1, y1, x2, y2), outline=color, width=line)
-        if not label:
-            continue
-        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        pad = max(2, line)
-        tag_w, tag_h = right - left + 2 * pad, bottom - top + 2 * pad
-        tag_x = min(x1, max(0.0, width - tag_w))
-        tag_y = y1 - tag_h if y1 - tag_h >= 0 else y1  # above the box, else just inside it
-        draw.rectangle((tag_x, tag_y, tag_x + tag_w, tag_y + tag_h), fill=color)
-        draw.text((tag_x + pad - left, tag_y + pad - top), label, fill=_text_color(color), font=font)  # type: ignore[arg-type]
+        clipped.append((x1, y1, x2, y2))
+    colours = [tuple(colors[i]) if colors is not None else PALETTE[i % len(PALETTE)] for i in range(len(boxes))]
+    for box, color in zip(clipped, colours, strict=True):
+        draw.rectangle(box, outline=color, width=line)
+    # The tags after every outline, so that no box's outline is drawn over another box's label.
+    labelled = [(box, label, color) for box, label, color in zip(clipped, labels, colours, strict=True) if label]
+    bounds = [draw.textbbox((0, 0), label, font=font) for _, label, _ in labelled]
+    sizes = [(right - left + 2.0 * pad, bottom - top + 2.0 * pad) for left, top, right, bottom in bounds]
+    tags = place_tags([box for box, _, _ in labelled], sizes, width, height)
+    for (_, label, color), (left, top, _, _), tag in zip(labelled, bounds, tags, strict=True):
+        draw.rectangle(tag, fill=color)
+        draw.text((tag[0] + pad - left, tag[1] + pad - top), label, fill=_text_color(color), font=font)  # type: ignore[arg-type]
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from model.types import (
     ModelBundle,
     ObjectDetector,
 )
+from model.vllm import build_vllm_generator
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class _DetectRequest:
     classes: tuple[str, ...]
     conf: float | None
     max_boxes: int | None
+    keep: tuple[str, ...] | None = None
 
 
 class _Batching:
@@ -103,9 +105,12 @@ class BatchingEncoder(_Batching):
 
 class BatchingDetector(_Batching):
     """An ObjectDetector whose photos are detected in batches: requests with the same class list
-    and photos of the same size share one. Chat apps send photos in a few sizes (Telegram: 1280 px
-    on the long side), so same-size batches are common, and a photo's boxes never depend on its
-    batch neighbours."""
+    share one. The pipeline asks every answer's photo for the same fixed vocabulary and keeps each
+    memory's own categories per photo (`keep`, applied before non-maximum suppression), so photos
+    of different memories share a batch. Inside it, the detector letterboxes each photo on its own
+    (its shape depends only on its aspect ratio: 4:3 photos of any size are 640x480) and runs one
+    forward pass per shape, so a photo's boxes never depend on its batch neighbours, and the whole
+    batch leaves detection together (its requests then reach generation together)."""
 
     def __init__(self, detector: ObjectDetector, max_batch: int, max_wait_s: float) -> None:
         self.inner = detector
@@ -114,28 +119,47 @@ class BatchingDetector(_Batching):
             self._run,
             max_batch=max_batch,
             max_wait_s=max_wait_s,
-            # Same classes (YOLO-World's class features condition the whole network) and same photo
-            # size (so each photo is letterboxed exactly as alone, and gets the boxes it gets alone).
-            key=lambda request: (request.classes, request.conf, request.max_boxes, request.image.size),
+            # Same classes (YOLO-World's class features condition the whole network); a detector
+            # without per-photo letterboxing (no `letterbox_shape`) also needs the same photo size.
+            key=self._key,
         )
+
+    def _key(self, request: _DetectRequest) -> Hashable:
+        own_shapes = callable(getattr(self.inner, "letterbox_shape", None))
+        return (request.classes, request.conf, request.max_boxes, None if own_shapes else request.image.size)
 
     @property
     def batcher(self) -> MicroBatcher[_DetectRequest, list[Detection]]:
         return self._batcher
 
     def detect(
-        self, image: Image.Image, classes: Sequence[str], conf: float | None = None, max_boxes: int | None = None
+        self,
+        image: Image.Image,
+        classes: Sequence[str],
+        conf: float | None = None,
+        max_boxes: int | None = None,
+        keep: Sequence[str] | None = None,
     ) -> list[Detection]:
-        return self._batcher.run(_DetectRequest(image, tuple(classes), conf, max_boxes))
+        wanted = None if keep is None else tuple(keep)
+        return self._batcher.run(_DetectRequest(image, tuple(classes), conf, max_boxes, wanted))
 
     def _run(self, requests: Sequence[_DetectRequest]) -> list[list[Detection]]:
         first = requests[0]
         detect_batch = getattr(self.inner, "detect_batch", None)
         images = [request.image for request in requests]
+        keep = [request.keep for request in requests]
         if callable(detect_batch):
-            found: list[list[Detection]] = detect_batch(images, first.classes, first.conf, first.max_boxes)
+            if all(k is None for k in keep):  # what every detector offers
+                found: list[list[Detection]] = detect_batch(images, first.classes, first.conf, first.max_boxes)
+            else:
+                found = detect_batch(images, first.classes, first.conf, first.max_boxes, keep=keep)
             return found
-        return [self.inner.detect(image, first.classes, first.conf, first.max_boxes) for image in images]
+        return [
+            self.inner.detect(request.image, first.classes, first.conf, first.max_boxes, keep=request.keep)
+            if request.keep is not None
+            else self.inner.detect(request.image, first.classes, first.conf, first.max_boxes)
+            for request in requests
+        ]
 
 
 class BatchingGenerator(_Batching):
@@ -222,14 +246,15 @@ class ServingEngine:
         wait = settings.batch_wait_ms / 1000.0
         generator = bundle.generator
         if settings.engine == "vllm":
-            from model.vllm import build_vllm_generator
-
             spec: str = getattr(generator, "spec", None) or settings.generator or ""
             generator = build_vllm_generator(spec, settings)
         self.encoder = BatchingEncoder(bundle.encoder, settings.max_batch, wait)
         self.detector = BatchingDetector(bundle.detector, settings.max_batch, wait)
         self.generator = BatchingGenerator(
-            generator, settings.max_batch, wait, server_batches=settings.engine == "vllm"
+            generator,
+            settings.max_batch,
+            max(wait, settings.generate_wait_ms / 1000.0),
+            server_batches=settings.engine == "vllm",
         )
         # Faces are called directly (a fraction of a second each, serialised inside FaceEncoder).
         self.bundle = ModelBundle(
@@ -251,11 +276,15 @@ class ServingEngine:
         """Cumulative figures per network: batches, requests, mean batch, busy seconds..."""
         generate = self.generator.batcher.stats.as_dict()
         generate["tokens"] = self.generator.tokens
-        return {
+        stats = {
             "generate": generate,
             "detect": self.detector.batcher.stats.as_dict(),
             "embed": self.encoder.batcher.stats.as_dict(),
         }
+        vision = getattr(self.generator.inner, "vision", None)  # the hf engine's vision tower (feature_cache.py)
+        if vision is not None:
+            stats["vision"] = vision.as_dict()
+        return stats
 
     def close(self) -> None:
         for part in (self.generator, self.detector, self.encoder):

@@ -12,15 +12,19 @@ Both: a peft LoRA adapter (and a trained projector beside it) on top of the base
 does not fit the model's context, the answer budget shrinks to a floor, then the weakest concepts
 are dropped (reported in Generation.dropped), then the question is cut; never a context-length crash.
 
-Specs: "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>"."""
+Specs: "tiny" | "rap-llava:<dir|hub id>" | "rap-phi3:<dir|hub id>" | "hf:<dir|hub id>".
+
+One module (over 400 lines) because loading, prompt fitting and batched generation share the loaded
+model's tokenizer, template and stop ids; model/repic.py and model/vllm.py build on its pieces."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +32,15 @@ from typing import Any
 from PIL import Image
 
 from model.base import InferenceModel
+from model.batching import DeadlinePassed
 from model.bounds import MAX_SIDE, bounded, fit_within
 from model.convert import convert_rap, is_original_llava
+from model.draw import annotate
+from model.feature_cache import FeatureCache, VisionStats
 from model.projector import PROJECTOR_FILE, load_projector
 from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
 from model.settings import ModelSettings
+from model.tiny_llava import build_tiny_llava
 from model.types import ConceptRef, Generation, GenerationRequest
 from model.weights import WeightsMissing, resolve_checkpoint
 
@@ -140,6 +148,9 @@ class PreparedInput:
     used: list[ConceptRef]
     dropped: list[ConceptRef]
     max_new_tokens: int
+    # One entry per image, in prompt order: the view id of a stored reference photo (its features
+    # may be cached, model/feature_cache.py), None for the query photo or a photo without one.
+    image_keys: list[str | None] = field(default_factory=list)
 
 
 def _length(inputs: dict[str, Any]) -> int:
@@ -174,6 +185,8 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         self._generate_lock = threading.Lock()
         adapter = adapter if adapter is not None else self.settings.generator_adapter
         self.adapter = Path(adapter) if adapter is not None else None
+        self.vision = VisionStats()  # what went through the vision tower (engine statistics)
+        self.feature_cache = FeatureCache(int(self.settings.view_cache_mb * 2**20))
         self.decoding = decoding or Decoding(
             temperature=self.settings.temperature,
             max_new_tokens=self.settings.max_new_tokens,
@@ -217,7 +230,18 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         if dropped:
             log.info("context %d: dropped %d concept(s) to fit", loaded.context, len(dropped))
         budget = max(1, min(wanted, loaded.context - _length(inputs)))
-        return PreparedInput(inputs, text, kept, dropped, budget)
+        keys = self._image_keys(image, kept)
+        return PreparedInput(inputs, text, kept, dropped, budget, keys)
+
+    def _image_keys(self, image: Image.Image | None, concepts: Sequence[ConceptRef]) -> list[str | None]:
+        """The prompt's images in order, by view id (None: the query photo). Both backends put the
+        query photo first; RePIC overrides this (its query photo comes last)."""
+        return ([None] if image is not None else []) + [c.view_id for c in concepts]
+
+    @property
+    def generator_id(self) -> str:
+        """What a cached image feature depends on besides the photo: the weights and preprocessing."""
+        return f"{type(self).__name__}:{self.source}:{self.adapter or ''}"
 
     def _shorten_question(self, image: Image.Image | None, question: str, limit: int) -> str:
         """The longest prefix of `question` (in tokens) whose prompt fits in `limit` tokens."""
@@ -310,7 +334,7 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
 
         loaded = self.loaded
         tokenizer = loaded.processor.tokenizer
-        inputs = self._to_device(self._collate(prepared))
+        inputs = self._encode_images(self._to_device(self._collate(prepared)), prepared)
         prompt_length = int(inputs["input_ids"].shape[-1])
         budgets = [p.max_new_tokens for p in prepared]
         limits = _RowLimits(prompt_length, budgets, [r.deadline for r in requests])
@@ -331,8 +355,6 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
         rows: list[Generation | BaseException] = []
         for row, prepared_row in enumerate(prepared):
             if row in limits.expired:
-                from model.batching import DeadlinePassed
-
                 rows.append(DeadlinePassed("the answer was stopped: its request's deadline passed"))
                 continue
             new_tokens = _answer_tokens(output[row, prompt_length:].tolist(), prepared_row.max_new_tokens, loaded)
@@ -351,6 +373,15 @@ class TransformersGenerator(InferenceModel[LoadedGenerator]):
 
     def _clean(self, text: str) -> str:
         return text.strip()
+
+    def _encode_images(self, inputs: dict[str, Any], prepared: Sequence[PreparedInput]) -> dict[str, Any]:
+        """The batch's inputs for `generate`. Here: unchanged (generate runs the vision tower on
+        every image); RapLlavaGenerator hands it cached features of stored views instead."""
+        images = sum(len(p.image_keys) for p in prepared)
+        if images:
+            self.vision.calls += 1
+            self.vision.images += images
+        return inputs
 
     def _temperature(self, wanted: float | None) -> float:
         """0 means greedy; the deterministic setting makes every request greedy."""
@@ -524,8 +555,6 @@ class RapLlavaGenerator(TransformersGenerator):
 
     def _checkpoint(self) -> Path:
         if self.source == "tiny":
-            from model.tiny_llava import build_tiny_llava
-
             return build_tiny_llava(self.settings.model_dir / TINY_DIR_NAME)
         path = resolve_checkpoint(self.source, self.settings)
         if _is_original_layout(path):
@@ -558,6 +587,47 @@ class RapLlavaGenerator(TransformersGenerator):
     def _clean(self, text: str) -> str:
         return text.split(self.template.stop, 1)[0].strip()
 
+    def _encode_images(self, inputs: dict[str, Any], prepared: Sequence[PreparedInput]) -> dict[str, Any]:
+        """Concept photos encoded once (model/feature_cache.py): the vision tower runs only on the
+        query photos and on stored views not yet cached, in ONE call for the batch; generate gets
+        every image's projected features (`mm_encoder_outputs`, what it would compute itself from
+        `pixel_values`), so the prompt the language model sees is the same."""
+        pixel_values = inputs.get("pixel_values")
+        keys = [key for p in prepared for key in p.image_keys]
+        if not self.feature_cache.enabled or pixel_values is None or int(pixel_values.shape[0]) != len(keys):
+            return super()._encode_images(inputs, prepared)
+        import torch
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        owner = self.generator_id
+        features: list[Any] = [None] * len(keys)
+        todo: dict[Hashable, list[int]] = {}  # what to encode -> where it goes; each query photo apart
+        for index, key in enumerate(keys):
+            cached = self.feature_cache.get((owner, key)) if key is not None else None
+            if cached is not None:
+                features[index] = cached
+                self.vision.cache_hits += 1
+            else:
+                todo.setdefault(key if key is not None else (None, index), []).append(index)
+        if todo:
+            first = [positions[0] for positions in todo.values()]
+            with torch.inference_mode():
+                encoded = self.loaded.model.base_model.get_image_features(
+                    pixel_values=pixel_values[first], return_dict=True
+                ).pooler_output
+            self.vision.calls += 1
+            self.vision.images += len(first)
+            for (wanted, positions), feature in zip(todo.items(), encoded, strict=True):
+                for index in positions:
+                    features[index] = feature
+                if isinstance(wanted, str):
+                    self.feature_cache.put((owner, wanted), feature.clone())
+        batch = {name: value for name, value in inputs.items() if name != "pixel_values"}
+        # pooler_output is a list of per-image features here, as LlavaModel.get_image_features returns it.
+        encoder_output: Any = BaseModelOutputWithPooling(pooler_output=features)  # type: ignore[arg-type]
+        batch["mm_encoder_outputs"] = {"image": encoder_output}
+        return batch
+
 
 def image_tokens_per_image(processor: Any) -> int:
     """How many feature tokens the Llava vision tower gives per image (576 for CLIP-L/336)."""
@@ -589,7 +659,7 @@ def llava_tokenize(processor: Any, text: str, image_token_id: int) -> dict[str, 
 
 
 def _with_image(concept: ConceptRef, image: Image.Image) -> ConceptRef:
-    return ConceptRef(concept.name, concept.info, image, concept.box, concept.score)
+    return dataclasses.replace(concept, image=image)
 
 
 def _is_original_layout(path: Path) -> bool:
@@ -608,6 +678,9 @@ class ChatTemplateGenerator(TransformersGenerator):
     and info go into the chat, the query photo gets numbered boxes where concepts were found."""
 
     name = "chat generator"
+
+    def _image_keys(self, image: Image.Image | None, concepts: Sequence[ConceptRef]) -> list[str | None]:
+        return [c.view_id for c in concepts] + ([None] if image is not None else [])  # chat_messages' order
 
     def _load(self) -> LoadedGenerator:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -651,8 +724,6 @@ def chat_messages(
     photo with numbered boxes where concepts were found, then the question. Returns the messages
     and the images in the order their placeholders appear, each within model.bounds (longest side
     and aspect), so no chat processor's resize or tiling can grow without limit."""
-    from model.draw import annotate
-
     content: list[dict[str, Any]] = []
     images: list[Image.Image] = []
     if concepts:

@@ -1,92 +1,40 @@
-"""Profiles: which encoder, detector and generator a deployment runs, and the lazy bundle of them."""
+"""Profiles: the lazy bundle of the networks a deployment runs. Which ones each profile runs is the
+table in model/specs.py (re-exported here)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, get_args
 
 from PIL import Image
 
-from model.detector import DEFAULT_TEXT_SPEC, YoloWorldDetector
+from model.detector import YoloWorldDetector
 from model.encoder import ClipEncoder
 from model.faces import FaceEncoder
-from model.settings import ModelSettings, Profile
-from model.tiny import TINY_DETECTOR_SPEC, TINY_DETECTOR_TEXT_SPEC, TINY_ENCODER_SPEC
-from model.types import ConceptGenerator, ConceptRef, Generation, ModelBundle
+from model.generator import build_generator
+from model.repic import build_repic_generator, is_repic_spec
+from model.settings import ModelSettings
+from model.specs import PROFILES, check_profile, network_specs, settings_for
+from model.types import ConceptGenerator, ConceptRef, Generation, ModelBundle, NetworkSpecs
+from model.weights import WeightSpec, weights_for
 
-if TYPE_CHECKING:
-    from model.weights import WeightSpec
-
-PROFILES: tuple[str, ...] = get_args(Profile)
-
-
-@dataclass(frozen=True)
-class NetworkSpecs:
-    encoder: str  # "open_clip:<model>/<tag>"
-    detector: str  # ultralytics weight or yaml
-    detector_text: str  # open_clip text encoder for the detector's class names (512-d)
-    generator: str  # see build_any_generator
-
-
-_DEFAULTS: dict[str, NetworkSpecs] = {
-    "tiny": NetworkSpecs(TINY_ENCODER_SPEC, TINY_DETECTOR_SPEC, TINY_DETECTOR_TEXT_SPEC, "tiny"),
-    "cpu": NetworkSpecs(
-        "open_clip:ViT-B-32/openai",
-        "yolov8s-worldv2.pt",
-        DEFAULT_TEXT_SPEC,
-        "hf:HuggingFaceTB/SmolVLM-256M-Instruct",
-    ),
-    "gpu": NetworkSpecs(
-        "open_clip:ViT-L-14-336/openai",
-        "yolov8x-worldv2.pt",
-        DEFAULT_TEXT_SPEC,
-        "rap-phi3:Hoar012/RAP-Phi3-mini",
-    ),
-    # RePIC (Qwen2.5-VL-7B post-trained for personalization) on RAP's retriever and detector.
-    "gpu-repic": NetworkSpecs(
-        "open_clip:ViT-L-14-336/openai",
-        "yolov8x-worldv2.pt",
-        DEFAULT_TEXT_SPEC,
-        "repic:Yeongtak/RePIC_Qwen2.5VL_7B",
-    ),
-    "tiny-repic": NetworkSpecs(TINY_ENCODER_SPEC, TINY_DETECTOR_SPEC, TINY_DETECTOR_TEXT_SPEC, "tiny-repic"),
-}
-
-
-def check_profile(profile: str) -> str:
-    if profile not in _DEFAULTS:
-        raise ValueError(f"Unknown model profile {profile!r}; choose one of: {', '.join(PROFILES)}.")
-    return profile
-
-
-def network_specs(settings: ModelSettings) -> NetworkSpecs:
-    """The profile's networks with RAPBOT_ENCODER / _DETECTOR / _GENERATOR overrides applied."""
-    defaults = _DEFAULTS[check_profile(settings.profile)]
-    return replace(
-        defaults,
-        encoder=settings.encoder or defaults.encoder,
-        detector=settings.detector or defaults.detector,
-        generator=settings.generator or defaults.generator,
-    )
-
-
-def settings_for(profile: str | None = None, settings: ModelSettings | None = None) -> ModelSettings:
-    base = settings or ModelSettings()
-    if profile is None:
-        return base
-    return base.model_copy(update={"profile": check_profile(profile)})
+__all__ = [
+    "PROFILES",
+    "LazyGenerator",
+    "NetworkSpecs",
+    "build_any_generator",
+    "check_profile",
+    "load_bundle",
+    "network_specs",
+    "profile_weights",
+    "settings_for",
+]
 
 
 def build_any_generator(spec: str, settings: ModelSettings) -> ConceptGenerator:
     """A RePIC generator (model.repic) or any other (model.generator.build_generator)."""
-    from model.repic import build_repic_generator, is_repic_spec
-
     if is_repic_spec(spec):
         return build_repic_generator(spec, settings)
-    from model.generator import build_generator
-
     return build_generator(spec, settings)
 
 
@@ -153,7 +101,5 @@ def load_bundle(profile: str | None = None, settings: ModelSettings | None = Non
 
 def profile_weights(profile: str | None = None, settings: ModelSettings | None = None) -> list[WeightSpec]:
     """Every weight the profile needs (name, source, local path, present?). Never downloads."""
-    from model.weights import weights_for
-
     resolved = settings_for(profile, settings)
     return weights_for(resolved, network_specs(resolved))

@@ -8,6 +8,7 @@ and context fitting are model.generator.TransformersGenerator's."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from model.bounds import bounded
 from model.generator import LoadedGenerator, TransformersGenerator, apply_adapter, context_length
 from model.repic_prompt import REPIC_MAX_PIXELS, repic_prompt
 from model.settings import ModelSettings
+from model.tiny_qwen import build_tiny_qwen
 from model.types import ConceptRef
 from model.weights import resolve_checkpoint
 
@@ -57,6 +59,9 @@ class RepicGenerator(TransformersGenerator):
 
     name = "repic generator"
 
+    def _image_keys(self, image: Image.Image | None, concepts: Sequence[ConceptRef]) -> list[str | None]:
+        return [c.view_id for c in concepts] + ([None] if image is not None else [])  # references first
+
     def _load(self) -> LoadedGenerator:
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
         from transformers.utils import logging as hf_logging
@@ -78,8 +83,6 @@ class RepicGenerator(TransformersGenerator):
 
     def _checkpoint(self) -> Path:
         if not self.source:
-            from model.tiny_qwen import build_tiny_qwen
-
             return build_tiny_qwen(self.settings.model_dir / TINY_QWEN_DIR_NAME)
         return resolve_checkpoint(self.source, self.settings)
 
@@ -96,7 +99,7 @@ class RepicGenerator(TransformersGenerator):
 
 
 def _with_image(concept: ConceptRef, image: Image.Image) -> ConceptRef:
-    return ConceptRef(concept.name, concept.info, image, concept.box, concept.score)
+    return dataclasses.replace(concept, image=image)
 
 
 def build_repic_generator(

@@ -61,6 +61,14 @@ class ModelSettings(BaseSettings):
     max_batch: int = Field(default=16, ge=1)
     # ...gathered for at most this long after the first one arrives (ms; 0 = only what is queued).
     batch_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
+    # Generation's own window (ms): longer, since a generation batch runs for a whole answer and a
+    # request that just misses it waits for all of it. Never paid for nothing: a batcher stops
+    # waiting once every request in flight in this process is in a batcher (its own or another
+    # stage's), so a lone request never waits.
+    generate_wait_ms: float = Field(default=50.0, ge=0.0, le=1000.0)
+    # Projected image features of stored reference photos, reused by every prompt that shows them
+    # (model/feature_cache.py): at most this many MB on the generator's device; 0 turns it off.
+    view_cache_mb: float = Field(default=512.0, ge=0.0)
     # The vLLM OpenAI-compatible server the "vllm" engine calls, and the model name it serves.
     vllm_url: str | None = None
     vllm_model: str | None = None

@@ -14,6 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+from PIL import Image
+
+from model.ultralytics_offline import import_ultralytics_offline
+
 TINY_CLIP = "rapbot-tiny"  # 768-d like ViT-L-14-336, so stored views have the real model's width
 TINY_TEXT_512 = "rapbot-tiny-text512"  # 512-d like ViT-B-32, for YOLO-World class features
 TINY_ENCODER_SPEC = f"open_clip:{TINY_CLIP}/random"
@@ -49,10 +54,13 @@ def register_tiny_clip_configs() -> None:
             return
         import open_clip
 
-        folder = Path(tempfile.mkdtemp(prefix="rapbot-clipcfg-"))
-        for name, config in _TINY_CONFIGS.items():
-            (folder / f"{name}.json").write_text(json.dumps(config))
-        open_clip.add_model_config(folder)
+        # open_clip reads the configs when they are added and keeps them; the folder goes at once
+        # (no rapbot-clipcfg-* left in the temp dir by every process that builds the tiny networks).
+        with tempfile.TemporaryDirectory(prefix="rapbot-clipcfg-") as tmp:
+            folder = Path(tmp)
+            for name, config in _TINY_CONFIGS.items():
+                (folder / f"{name}.json").write_text(json.dumps(config))
+            open_clip.add_model_config(folder)
         _registered = True
 
 
@@ -94,8 +102,6 @@ def build_random_yolo_world(config: str = TINY_DETECTOR_SPEC, seed: int = DEFAUL
     """A YOLO-World model of the real graph in `config` (an ultralytics yaml) with seeded random
     weights, its BatchNorm statistics calibrated on ultralytics' two bundled photos so that its
     features (and boxes) vary with the image. Built offline: nothing is downloaded."""
-    from model.ultralytics_offline import import_ultralytics_offline
-
     ultralytics = import_ultralytics_offline()
     yolo = build_seeded(lambda: ultralytics.YOLOWorld(config, verbose=False), seed)
     _calibrate_batchnorm(yolo.model)
@@ -107,9 +113,7 @@ def build_random_yolo_world(config: str = TINY_DETECTOR_SPEC, seed: int = DEFAUL
 def _calibrate_batchnorm(network: Any) -> None:
     """Set every BatchNorm's running statistics from one forward pass over real photos (what
     training would have done), so activations are normalised instead of vanishing or exploding."""
-    import numpy as np
     import torch
-    from PIL import Image
     from ultralytics.utils import ASSETS
 
     photos = [Image.open(ASSETS / name).convert("RGB") for name in ("bus.jpg", "zidane.jpg")]

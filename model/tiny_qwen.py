@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from model.tiny_llava import train_bpe
+
 log = logging.getLogger(__name__)
 
 # Bump when the architecture, tokenizer or seed changes so old caches get rebuilt.
@@ -57,8 +59,6 @@ PAD_TOKEN = "<|endoftext|>"
 
 def build_tokenizer() -> Any:
     from transformers import PreTrainedTokenizerFast
-
-    from model.tiny_llava import train_bpe
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=train_bpe(with_llava_tokens=False),

@@ -14,6 +14,16 @@ Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
 
 
 @dataclass(frozen=True)
+class NetworkSpecs:
+    """Which networks a profile runs (model/profiles.py picks them; model/weights.py resolves their weights)."""
+
+    encoder: str  # "open_clip:<model>/<tag>"
+    detector: str  # ultralytics weight or yaml
+    detector_text: str  # open_clip text encoder for the detector's class names (512-d)
+    generator: str  # see model.profiles.build_any_generator
+
+
+@dataclass(frozen=True)
 class Detection:
     box: Box
     label: str
@@ -25,13 +35,24 @@ class ConceptRef:
     """A retrieved concept handed to the generator: its reference image, name and info text.
     `box` is where it was found in the query image (None for concepts named only in the text);
     `score` is its retrieval similarity (None when named in the text), used to drop the weakest
-    concepts when the context would overflow."""
+    concepts when the context would overflow. `view_id` names the stored reference photo (the
+    view's id and a digest of its bytes, see `view_key`): the serving engine encodes a photo with a
+    view id once and reuses its features (model/feature_cache.py; vLLM: multi_modal_uuids)."""
 
     name: str
     info: str
     image: Image.Image
     box: Box | None = None
     score: float | None = None
+    view_id: str | None = None
+
+
+def view_key(view_id: int, image_bytes: bytes) -> str:
+    """A stable id of one stored reference photo: its view id and a digest of its bytes, so a
+    view whose photo changes (or a database whose ids start again) never reuses old features."""
+    import hashlib
+
+    return f"{view_id}-{hashlib.blake2b(image_bytes, digest_size=8).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,12 @@ class ImageEncoder(Protocol):
 
 class ObjectDetector(Protocol):
     def detect(
-        self, image: Image.Image, classes: Sequence[str], conf: float | None = None, max_boxes: int | None = None
+        self,
+        image: Image.Image,
+        classes: Sequence[str],
+        conf: float | None = None,
+        max_boxes: int | None = None,
+        keep: Sequence[str] | None = None,  # only these of `classes` compete for each box
     ) -> list[Detection]: ...
 
 

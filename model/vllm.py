@@ -26,7 +26,10 @@ at the start of every piece but, in one pass, none after a special token: there 
 space after each `<image>`, which the tokenizer turns into that same "▁". `wire_text` checks this
 with the checkpoint's own tokenizer for every prompt and refuses a prompt it cannot express exactly.
 Each reply carries the server's prompt token ids (`return_token_ids`); they are compared with ours,
-and a difference (a server without the raw chat template, another tokenizer) is a PromptMismatch."""
+and a difference (a server without the raw chat template, another tokenizer) is a PromptMismatch.
+
+One module (over 400 lines) because the wire prompt, its token check and the HTTP client are one
+contract with the vLLM server; split them and the check could drift from the prompt it guards."""
 
 from __future__ import annotations
 
@@ -262,11 +265,14 @@ class VllmGenerator(RapLlavaGenerator):
         self._check_prompt(reply, prepared)
         choices = reply.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content") or ""
+        usage = reply.get("usage") or {}
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
         return Generation(
             text=self._clean(str(text)),
             used=[c.name for c in prepared.used],
             dropped=[c.name for c in prepared.dropped],
             prompt=prepared.prompt,
+            tokens=tokens if isinstance(tokens, int) else 0,
         )
 
     def request_body(self, prepared: PreparedInput, request: GenerationRequest) -> dict[str, Any]:
@@ -275,7 +281,7 @@ class VllmGenerator(RapLlavaGenerator):
         expected = prepared.inputs["input_ids"][0].tolist()
         text = wire_text(state.processor.tokenizer, prepared.prompt, expected, state.image_token_id)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-        content += [{"type": "image_url", "image_url": {"url": image_data_url(i)}} for i in prepared.inputs["images"]]
+        content += self.image_parts(prepared)
         body: dict[str, Any] = {
             "model": self.served_model,
             "messages": [{"role": "user", "content": content}],
@@ -299,6 +305,22 @@ class VllmGenerator(RapLlavaGenerator):
         if request.seed is not None:
             body["seed"] = request.seed
         return body
+
+    def image_parts(self, prepared: PreparedInput) -> list[dict[str, Any]]:
+        """One image_url part per image, in prompt order. A stored reference photo carries a
+        `uuid` made of its view id (model.types.view_key: id + digest of its bytes), vLLM's
+        multimodal UUID: the server then looks it up in its encoder and processor caches by that
+        id instead of hashing the pixels, so each view is encoded once per server (see
+        docs/generator.md); the query photo is left to vLLM's own content hash."""
+        images = prepared.inputs["images"]
+        keys = prepared.image_keys if len(prepared.image_keys) == len(images) else [None] * len(images)
+        parts: list[dict[str, Any]] = []
+        for image, key in zip(images, keys, strict=True):
+            part: dict[str, Any] = {"type": "image_url", "image_url": {"url": image_data_url(image)}}
+            if key is not None:
+                part["uuid"] = media_uuid(self.served_model, key)
+            parts.append(part)
+        return parts
 
     def _timeout(self, deadline: float | None) -> tuple[float, bool]:
         """RAPBOT_VLLM_TIMEOUT_S, or less when the request's deadline comes first (then True)."""
@@ -371,6 +393,12 @@ class VllmGenerator(RapLlavaGenerator):
         return reply
 
 
+def media_uuid(served_model: str, view_id: str) -> str:
+    """vLLM's multimodal UUID of a stored reference photo: the served model (its preprocessing) and
+    the view id (which changes with the photo's bytes)."""
+    return f"rapbot:{served_model}:view:{view_id}"
+
+
 def _error_text(response: httpx.Response) -> str:
     """The server's own error message (OpenAI's {"error": {"message"}} or vLLM's {"message"})."""
     try:
@@ -393,6 +421,16 @@ def build_vllm_generator(spec: str, settings: ModelSettings) -> VllmGenerator:
     """The generator for RAPBOT_ENGINE=vllm: `spec` is RAPBOT_GENERATOR ("rap-llava:<dir|hub id>",
     "rap-phi3:..." or "tiny"); the server's model name is RAPBOT_VLLM_MODEL, else the spec's
     source. Nothing is loaded or contacted until the first answer."""
+    from model.repic import is_repic_spec
+
+    if is_repic_spec(spec):
+        if not settings.vllm_url:
+            raise GeneratorSpecError(
+                "RAPBOT_ENGINE=vllm needs RAPBOT_VLLM_URL, the `vllm serve` server's address (e.g. http://vllm:8000)."
+            )
+        from model.vllm_repic import build_vllm_repic_generator
+
+        return build_vllm_repic_generator(spec, settings)
     parsed = parse_spec(spec)
     if not settings.vllm_url:
         raise GeneratorSpecError(

@@ -7,15 +7,20 @@ offline, what is present."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+from urllib.parse import urlsplit
 
 from model.settings import ModelSettings
+from model.specs import network_specs
 from model.tiny import RANDOM_TAG
-
-if TYPE_CHECKING:
-    from model.profiles import NetworkSpecs
+from model.types import NetworkSpecs
+from model.ultralytics_offline import import_ultralytics_offline
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,18 @@ WeightKind = Literal["open_clip", "ultralytics", "hf"]
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 RAP_KINDS = ("rap-llava", "rap-phi3")
 RAP_VISION_TOWER = "openai/clip-vit-large-patch14-336"
+ULTRALYTICS_ASSETS = "https://github.com"  # where ultralytics' release assets (yolov8*-worldv2.pt) come from
+
+
+def rapbot_command() -> str:
+    """The rapbot command as the user types it: `scripts/rapbot` when run through it (the script
+    sets RAPBOT_INVOKED_AS), else `rapbot` (an installed one, a container)."""
+    return os.environ.get("RAPBOT_INVOKED_AS", "").strip() or "rapbot"
+
+
+def pull_command(profile: str | None) -> str:
+    """The exact command that fetches a profile's weights, e.g. `scripts/rapbot models pull cpu`."""
+    return f"{rapbot_command()} models pull {profile or '<profile>'}"
 
 
 class WeightsMissing(RuntimeError):
@@ -33,12 +50,79 @@ class WeightsMissing(RuntimeError):
     def __init__(self, weight: str, profile: str | None = None, reason: str | None = None) -> None:
         self.weight = weight
         self.profile = profile
-        pull = f"rapbot models pull {profile}" if profile else "rapbot models pull <profile>"
-        message = f"Model weights for {weight} are not available on this machine. Fetch them with `{pull}`"
+        message = (
+            f"Model weights for {weight} are not available on this machine. Fetch them with `{pull_command(profile)}`"
+        )
         message += " (on a machine with internet; set RAPBOT_MODEL_DIR to where they are)."
         if reason:
-            message += f" Cause: {reason}"
+            message += f" Cause: {_one_line(reason)}"
         super().__init__(message)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_told: set[tuple[str, str]] = set()  # (profile, weight) already named in full in this process
+_told_lock = threading.Lock()
+
+
+def missing_weights_message(error: WeightsMissing, settings: ModelSettings | None = None) -> str:
+    """What a request that needs missing weights is told. The first time in this process that a
+    weight is found missing: EVERY weight the profile misses (checked on disk, the CLIP text encoder
+    included), and the exact command that fetches them. After that, one short line with the command
+    (the full list was said already; the log has it too)."""
+    settings = settings or ModelSettings()
+    profile = error.profile or settings.profile
+    try:
+        missing = [w.name for w in weights_for(settings, network_specs(settings)) if not w.present]
+    except Exception:  # a malformed spec: name the one weight the error is about
+        missing = []
+    if error.weight not in missing and not any(error.weight in name or name in error.weight for name in missing):
+        missing.append(error.weight)
+    with _told_lock:
+        new = [name for name in missing if (profile, name) not in _told]
+        _told.update((profile, name) for name in missing)
+    command = pull_command(profile)
+    if not new:
+        return f"The networks' weights are still missing on this machine: run `{command}`, then restart."
+    listed = ", ".join(missing)
+    message = (
+        f"{len(missing)} model weight(s) of profile {profile} are not on this machine: {listed}. "
+        f"Fetch them with `{command}` on a machine with internet (or set RAPBOT_MODEL_DIR to where they are), "
+        "then restart."
+    )
+    log.error("%s", message)
+    return message
+
+
+def network_unreachable(urls: Sequence[str], timeout_s: float = 3.0) -> str | None:
+    """The first of `urls` whose host cannot be reached within `timeout_s` (DNS included), or None.
+    Lets `models pull` on a machine without network fail in seconds instead of retrying for a
+    minute. Through a proxy (HTTPS_PROXY) nothing is probed: the proxy decides."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    for url in urls:
+        parsed = urlsplit(url)
+        host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+        if not host:
+            continue
+        outcome: list[BaseException | None] = []
+
+        def connect(host: str = host, port: int = port, outcome: list[BaseException | None] = outcome) -> None:
+            try:
+                socket.create_connection((host, port), timeout=timeout_s).close()
+                outcome.append(None)
+            except OSError as error:
+                outcome.append(error)
+
+        probe = threading.Thread(target=connect, name="rapbot-network-probe", daemon=True)
+        probe.start()
+        probe.join(timeout_s + 0.5)
+        if not outcome or outcome[0] is not None:
+            return host
+    return None
 
 
 @dataclass(frozen=True)
@@ -137,8 +221,6 @@ def local_ultralytics_path(spec: str, settings: ModelSettings) -> Path:
 
 def pull_ultralytics(spec: str, settings: ModelSettings) -> Path:
     """Download an ultralytics release asset (e.g. yolov8x-worldv2.pt) into the model dir."""
-    from model.ultralytics_offline import import_ultralytics_offline
-
     import_ultralytics_offline()  # no update checks or analytics; the asset download itself still runs
     from ultralytics.utils.downloads import attempt_download_asset
 
@@ -244,7 +326,7 @@ def _generator_weights(spec: str, settings: ModelSettings) -> list[WeightSpec]:
 
 
 def weights_for(settings: ModelSettings, specs: NetworkSpecs) -> list[WeightSpec]:
-    """Every weight the networks `specs` (model.profiles.network_specs(settings)) need, with whether
+    """Every weight the networks `specs` (model.specs.network_specs(settings)) need, with whether
     each is present. The specs come from the caller: profiles builds on this module, not under it."""
     weights: list[WeightSpec] = []
     for spec, name in ((specs.encoder, "encoder"), (specs.detector_text, "detector text encoder")):
@@ -268,11 +350,23 @@ def check(settings: ModelSettings, specs: NetworkSpecs) -> list[WeightSpec]:
     return weights_for(settings, specs)
 
 
-def pull(settings: ModelSettings, specs: NetworkSpecs) -> list[Path]:
-    """Download every missing weight of `specs` into the model dir; returns their paths."""
-    missing = [weight.name for weight in weights_for(settings, specs) if not weight.present]
+def pull(settings: ModelSettings, specs: NetworkSpecs, starting: Callable[[], None] | None = None) -> list[Path]:
+    """Download every missing weight of `specs` into the model dir; returns their paths. Offline or
+    without network it fails at once (WeightsMissing), before `starting` is called."""
+    missing = [weight for weight in weights_for(settings, specs) if not weight.present]
+    names = ", ".join(weight.name for weight in missing)
     if missing and hub_offline():
-        raise WeightsMissing(", ".join(missing), settings.profile, "HF_HUB_OFFLINE=1 is set: unset it to download")
+        raise WeightsMissing(names, settings.profile, "HF_HUB_OFFLINE=1 is set: unset it to download")
+    if missing:
+        from huggingface_hub import constants
+
+        urls = [constants.ENDPOINT] if any(weight.kind != "ultralytics" for weight in missing) else []
+        urls += [ULTRALYTICS_ASSETS] if any(weight.kind == "ultralytics" for weight in missing) else []
+        host = network_unreachable(urls)
+        if host is not None:
+            raise WeightsMissing(names, settings.profile, f"no network: {host} cannot be reached from this machine")
+    if starting is not None:
+        starting()
     paths: list[Path] = []
     for spec in (specs.encoder, specs.detector_text):
         model_name, tag = parse_clip_spec(spec)

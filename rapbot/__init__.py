@@ -1,1 +1,2 @@
-"""The `rapbot` command line: one Typer app that mounts each package's own commands."""
+"""The `rapbot` command line: one Typer app that mounts each package's own commands. The top layer
+(docs/architecture.md)."""

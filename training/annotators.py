@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from PIL import Image
 
+from model.base import pick_device, pick_dtype
+from model.prompt import IMAGE_TOKEN, VICUNA_V1
 from training.settings import AnnotatorSettings
 
 log = logging.getLogger(__name__)
@@ -167,8 +170,6 @@ class OpenAICompatibleAnnotator:
     OpenAI-compatible API, vLLM, Ollama, ...). Retries on rate limits, server errors and timeouts."""
 
     def __init__(self, settings: AnnotatorSettings, *, backoff_s: float = 1.0) -> None:
-        import httpx
-
         self.settings = settings
         self.id = f"openai:{settings.base_url.rstrip('/')}/{settings.model}"
         self._backoff_s = backoff_s
@@ -180,8 +181,6 @@ class OpenAICompatibleAnnotator:
         )
 
     def ask(self, prompt: str, images: Sequence[Image.Image]) -> str:
-        import httpx
-
         body = build_chat_request(
             prompt,
             images,
@@ -249,8 +248,6 @@ class LocalVLMAnnotator:
         if self._loaded is None:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
-            from model.base import pick_device, pick_dtype
-
             device = pick_device(self.device_pref)
             try:
                 processor = AutoProcessor.from_pretrained(self.model_path)
@@ -272,8 +269,6 @@ class LocalVLMAnnotator:
                 [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
             )
             return rendered
-        from model.prompt import IMAGE_TOKEN, VICUNA_V1
-
         return VICUNA_V1.render((IMAGE_TOKEN + "\n") * n_images + prompt)
 
     def ask(self, prompt: str, images: Sequence[Image.Image]) -> str:

@@ -57,6 +57,9 @@ def build(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Build RAP training samples (recognition, grounding, captions, descriptions, QA, negatives)."""
+    # Loaded when the command runs, so `rapbot --help` stays fast.
+    from tqdm import tqdm
+
     from training.annotators import make_annotator
     from training.builder import DatasetBuilder
     from training.settings import AnnotatorSettings, BuildConfig, load_config
@@ -77,8 +80,6 @@ def build(
             source.problems += part.problems
         passthrough = [(p, rap_image_root or p.parent) for p in rap or []]
         annotator = make_annotator(AnnotatorSettings())
-        from tqdm import tqdm
-
         bar = tqdm(desc="building", unit="image", total=len(source.images))
 
         def progress(done: int, total: int) -> None:
@@ -109,6 +110,7 @@ def train_command(
     max_steps: Annotated[int | None, typer.Option(help="Overrides the config's max_steps.")] = None,
 ) -> None:
     """LoRA-train a Llava-family model on RAP samples; writes <output_dir>/adapter."""
+    # Loaded when the command runs, so `rapbot --help` stays fast.
     from training.settings import TrainConfig, load_config
     from training.trainer import train
 
@@ -144,6 +146,8 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score a model on personalised captioning, recognition or multiple-choice QA."""
+    # Loaded when the command runs, so `rapbot --help` stays fast.
+    from model.profiles import load_bundle, settings_for
     from training.evaluate import gt_predictor, pipeline_predictor, read_eval_set, run_eval, write_reports
 
     if task not in ("caption", "recognition", "qa"):
@@ -151,8 +155,6 @@ def eval_command(
     if mode not in ("gt", "pipeline"):
         raise typer.BadParameter("choose gt or pipeline", param_hint="--mode")
     with _user_errors():
-        from model.profiles import load_bundle, settings_for
-
         settings = settings_for(profile)
         updates: dict[str, Any] = {}
         if generator:

@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from model.generator import llava_tokenize, pad_to_square
 from model.prompt import IMAGE_TOKEN, ChatTemplate, build_prompt
 from training.schema import RapSample
 
@@ -34,8 +35,6 @@ def _fill(processor: Any) -> tuple[int, int, int]:
 
 
 def _open(path: Path, fill: tuple[int, int, int]) -> Image.Image:
-    from model.generator import pad_to_square
-
     with Image.open(path) as img:
         return pad_to_square(img, fill)
 
@@ -48,8 +47,6 @@ def _resolve(root: Path, path: str) -> Path:
 def encode_sample(sample: RapSample, root: Path, processor: Any, template: ChatTemplate) -> dict[str, Any]:
     """input_ids, labels (and pixel_values when the sample has images) for one sample, unbatched."""
     import torch
-
-    from model.generator import llava_tokenize
 
     fill = _fill(processor)
     tokenizer = processor.tokenizer

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tqdm import tqdm
 
 from model.prompt import CAPTION_QUESTION, RECOGNITION_EVAL_QUESTION
 from model.types import ConceptGenerator, ConceptRef, Generation, ImageEncoder, ModelBundle, ObjectDetector
@@ -202,8 +203,6 @@ def pipeline_predictor(
 
 
 def _progress(items: Sequence[Any], task: str, show: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(items, desc=f"eval {task}", unit="sample", disable=not show)
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -131,12 +132,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     kind = "YAML" if path.suffix.lower() in {".yaml", ".yml"} else "JSON"
     try:
-        if kind == "YAML":
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = yaml.safe_load(text) if kind == "YAML" else json.loads(text)
     except Exception as exc:  # json.JSONDecodeError or yaml.YAMLError: both mean a malformed file
         raise ConfigError(f"{path}: not valid {kind}: {exc}") from exc
     if data is None:

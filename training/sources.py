@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from PIL import Image, UnidentifiedImageError
 
 from training.metrics import fold
@@ -220,8 +221,6 @@ def _read_concept_meta(root: Path) -> dict[str, Any] | str:
             if path.suffix == ".json":
                 meta = json.loads(path.read_text(encoding="utf-8"))
             else:
-                import yaml
-
                 meta = yaml.safe_load(path.read_text(encoding="utf-8"))
         except Exception as exc:  # malformed JSON or YAML
             return f"cannot read {name}: {exc}"

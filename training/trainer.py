@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.base import pick_device
 from model.projector import PROJECTOR_FILE, PROJECTOR_MODULE, find_projector, load_projector, save_projector
+from model.prompt import TEMPLATES
+from training.dataset import RapCollator, RapDataset
+from training.schema import read_samples
 from training.settings import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -168,11 +172,6 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     `callbacks`: transformers TrainerCallback objects (progress reporting, early stopping, ...)."""
     import torch
     from transformers import TrainingArguments
-
-    from model.base import pick_device
-    from model.prompt import TEMPLATES
-    from training.dataset import RapCollator, RapDataset
-    from training.schema import read_samples
 
     device = pick_device(cfg.device)
     on_gpu = device.startswith("cuda")

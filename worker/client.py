@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, get_type_hints, overload
 
+from worker.index_schemas import FindResult, IndexedPhotos, PhotoIndexStatus
 from worker.schemas import (
     AnswerResult,
     AuditItem,
@@ -29,6 +30,7 @@ from worker.schemas import (
     ConceptSummary,
     ErasureSummary,
     GroupSettings,
+    Permissions,
     RememberResult,
     Requester,
 )
@@ -46,6 +48,9 @@ class Operation:
     queue: Queue
     signature: inspect.Signature = field(repr=False)  # without `self`
     stub: Callable[..., Any] = field(repr=False)
+    # Background work (the photo index): sent at the queue's lowest priority, so anything a user
+    # waits for is taken first (worker/transport/celery_client.py).
+    background: bool = False
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -71,10 +76,12 @@ class _Declared(Generic[P, R]):
     """The descriptor `@operation` leaves on RapClient: on an instance, an async callable with the
     stub's signature that runs `instance._call(name, **arguments)`."""
 
-    def __init__(self, stub: Callable[Concatenate[Any, P], Awaitable[R]], queue: Queue) -> None:
+    def __init__(
+        self, stub: Callable[Concatenate[Any, P], Awaitable[R]], queue: Queue, background: bool = False
+    ) -> None:
         signature = inspect.signature(stub)
         parameters = list(signature.parameters.values())[1:]  # without self
-        self.operation = Operation(stub.__name__, queue, signature.replace(parameters=parameters), stub)
+        self.operation = Operation(stub.__name__, queue, signature.replace(parameters=parameters), stub, background)
         if self.operation.name in OPERATIONS:
             raise ValueError(f"operation {self.operation.name!r} declared twice")
         OPERATIONS[self.operation.name] = self.operation
@@ -98,9 +105,11 @@ class _Declared(Generic[P, R]):
         return call
 
 
-def operation(queue: Queue) -> Callable[[Callable[Concatenate[Any, P], Awaitable[R]]], _Declared[P, R]]:
+def operation(
+    queue: Queue, *, background: bool = False
+) -> Callable[[Callable[Concatenate[Any, P], Awaitable[R]]], _Declared[P, R]]:
     def declare(stub: Callable[Concatenate[Any, P], Awaitable[R]]) -> _Declared[P, R]:
-        return _Declared(stub, queue)
+        return _Declared(stub, queue, background)
 
     return declare
 
@@ -226,6 +235,63 @@ class RapClient:
         ...
 
     @operation(STORE)
-    async def group_chats(self, platform: str) -> list[str]:
-        """The chat ids of every group memory on a platform (the web gallery checks membership in them)."""
+    async def group_chats(self, who: Requester, candidates: list[str] | None = None) -> list[str]:
+        """The group memories on the requester's platform the web gallery may ask the platform
+        about for them: of `candidates` (e.g. their Discord guilds) those with a memory; without,
+        those they were seen in or added to (newest first, bounded)."""
+        ...
+
+    @operation(STORE)
+    async def permissions(self, who: Requester, name: str | None = None) -> Permissions:
+        """What the policy allows the requester in the memory of `who` now (and on concept `name`):
+        what a page may offer. Creates no memory."""
+        ...
+
+    @operation(STORE)
+    async def open_session(
+        self, who: Requester, session_hash: str, max_age_s: int, sign_in_nonce: str | None = None
+    ) -> None:
+        """Record a web gallery session (the SHA-256 hex of its random id). RapError already_used
+        when `sign_in_nonce` signed in before."""
+        ...
+
+    @operation(STORE)
+    async def session_active(self, who: Requester, session_hash: str) -> bool: ...
+
+    @operation(STORE)
+    async def end_sessions(self, who: Requester, session_hash: str | None = None) -> int:
+        """End one gallery session of the requester, or all of them on their platform (None)."""
+        ...
+
+    # ---- the photo index (docs/index.md) -------------------------------------------------------
+    @operation(PIPELINE, background=True)
+    async def index_photo(
+        self, who: Requester, images: list[bytes], locations: list[str], request_id: str | None = None
+    ) -> IndexedPhotos:
+        """Photos posted in the chat of `who` (by `who.user_id`), with where to find each: detected,
+        embedded and kept in its memory's photo index when that is on (nothing happens when off).
+        No generation; the lowest priority of the pipeline queue."""
+        ...
+
+    @operation(PIPELINE)
+    async def find_photos(self, who: Requester, query: str, limit: int = 10) -> FindResult:
+        """`bo` (bo's photos, newest first), `bo at the beach` (those ranked by CLIP text
+        similarity), `red bicycle` (CLIP text search) in the memory's photo index."""
+        ...
+
+    @operation(STORE)
+    async def photo_index(
+        self,
+        who: Requester,
+        enabled: bool | None = None,
+        retention_days: int | None = None,
+        keep_thumbnails: bool | None = None,
+    ) -> PhotoIndexStatus:
+        """The photo index's settings; changing them is for moderators in a group (RapError
+        permission_denied otherwise), the user in a private chat."""
+        ...
+
+    @operation(STORE)
+    async def delete_photo_index(self, who: Requester) -> int:
+        """Delete every photo of the memory's index (moderators in a group). Returns how many."""
         ...

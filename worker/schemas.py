@@ -41,6 +41,9 @@ class ConceptSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     negative_count: int = 0  # photos the user said are not it (learned from "no" feedback)
+    # Its face views (no photos), counted only where the request was about a face: a yes / no on a
+    # concept recognised by face (None otherwise), so the reply can say a face was learned.
+    face_count: int | None = None
 
 
 class RememberResult(BaseModel):
@@ -52,6 +55,8 @@ class RememberResult(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     annotated_image: bytes | None = None  # JPEG with numbered boxes, when candidates
     views_added: int = 0
+    # Other concepts of the memory its photo would be recognised as (look-alikes: docs/index.md).
+    lookalikes: list[str] = Field(default_factory=list)
 
 
 class Recognised(BaseModel):
@@ -82,6 +87,10 @@ class AnswerResult(BaseModel):
     # Photos in these memories were embedded by an earlier encoder and are not re-embedded yet
     # (`rapbot memory reembed`): recognition misses them until that is done.
     memory_updating: bool = False
+    # Concepts that scored within the look-alike margin of each other on one crop: named together as
+    # uncertain ("<bo> or <mochi>?") instead of picking one (docs/index.md, "Look-alikes").
+    lookalikes: list[list[str]] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)  # names the question gives as <name> that no concept has
 
 
 class ConceptPage(BaseModel):
@@ -103,6 +112,14 @@ class GroupSettings(BaseModel):
     locked: bool
     similarity_threshold: float
     auto_caption: bool
+
+
+class Permissions(BaseModel):
+    """What the policy allows the requester in their memory now (memory.types.Permissions)."""
+
+    may_write: bool
+    may_change: bool
+    may_moderate: bool
 
 
 class AuditItem(BaseModel):

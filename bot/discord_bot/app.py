@@ -13,10 +13,17 @@ from discord.ext import commands
 from bot.discord_bot.commands import MemoryCommands
 from bot.discord_bot.errors import on_app_command_error
 from bot.discord_bot.frontend import Frontend
+from bot.discord_bot.index_photos import PhotoIndexCommands
 from bot.discord_bot.mentions import MentionHandler
 from bot.discord_bot.moderation import ModeratorCommands
 from bot.discord_bot.settings import DiscordSettings
+from bot.startup import StartupError as ClientStartupError
+from bot.startup import check_settings, open_client
 from worker.client import RapClient
+from worker.errors import RapError
+from worker.ops.logs import JsonFormatter
+from worker.ops.metered import observe_frontend
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +36,16 @@ class MissingToken(StartError):
     """No token configured, or Discord rejected it."""
 
 
-def bot_intents() -> discord.Intents:
+def bot_intents(photo_index: bool = False) -> discord.Intents:
     """Only what the features need. No privileged intent: message content is not needed, because
     Discord includes the content of DMs and of messages that mention the bot anyway."""
     intents = discord.Intents.none()
     intents.guilds = True  # guild ids, roles and permissions of members using commands
     intents.guild_messages = True  # messages in servers that mention the bot
     intents.dm_messages = True  # messages in DMs
+    # The photo index (docs/index.md) reads the images of messages that do not mention the bot: the
+    # privileged Message Content intent, asked for only when RAPBOT_DISCORD_PHOTO_INDEX is set.
+    intents.message_content = photo_index
     return intents
 
 
@@ -43,7 +53,7 @@ class RapBot(commands.Bot):
     def __init__(self, frontend: Frontend, intents: discord.Intents | None = None) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # no text commands: slash commands only
-            intents=intents or bot_intents(),
+            intents=intents or bot_intents(photo_index=frontend.settings.photo_index),
             help_command=None,
             # Names and descriptions are user text: never let them ping @everyone, roles or users.
             allowed_mentions=discord.AllowedMentions.none(),
@@ -62,6 +72,7 @@ class RapBot(commands.Bot):
         self.tree.add_command(memory_commands.ask_menu)
         await self.add_cog(ModeratorCommands(self.frontend))
         await self.add_cog(MentionHandler(self, self.frontend))
+        await self.add_cog(PhotoIndexCommands(self.frontend))  # /index, /find, photos posted (docs/index.md)
 
     async def sync_app_commands(self) -> list[discord.app_commands.AppCommand]:
         """To the development guild when one is set (instant), otherwise globally (may take an hour)."""
@@ -99,15 +110,10 @@ def require_token(settings: DiscordSettings) -> str:
 
 
 async def _serve(settings: DiscordSettings, token: str) -> None:
-    from bot.startup import StartupError as ClientStartupError
-    from bot.startup import open_client  # the worker's imports are heavy: only when the bot runs
-
     try:
         client = await asyncio.to_thread(open_client)
     except ClientStartupError as err:
         raise StartError(f"rapbot discord: {err}") from None
-    from worker.ops.metered import observe_frontend
-
     client = observe_frontend(client, configure_logs=False)  # run() set the log format
     try:
         async with build_bot(settings, client) as bot:
@@ -126,19 +132,12 @@ async def _serve(settings: DiscordSettings, token: str) -> None:
 
 def _log_format() -> dict[str, Any]:
     """JSON log lines when RAPBOT_LOG_JSON=1."""
-    from worker.ops.logs import JsonFormatter
-    from worker.settings import WorkerSettings
-
     return {"formatter": JsonFormatter()} if WorkerSettings().log_json else {}
 
 
 def run(settings: DiscordSettings | None = None) -> None:
     """Run the bot until interrupted (`rapbot discord`). A missing or rejected token, or a worker
     that cannot start, ends the process with a message (never the token) and a non-zero status."""
-    from bot.startup import StartupError as ClientStartupError
-    from bot.startup import check_settings
-    from worker.errors import RapError
-
     settings = settings or DiscordSettings()
     try:
         token = require_token(settings)

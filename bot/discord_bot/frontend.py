@@ -54,7 +54,9 @@ class Frontend:
 
     @classmethod
     def create(cls, settings: DiscordSettings, client: RapClient) -> Frontend:
-        limits = RequestLimits.create(settings.user_requests_per_minute, settings.guild_requests_per_minute)
+        limits = RequestLimits.create(
+            settings.user_requests_per_minute, settings.guild_requests_per_minute, namespace="discord"
+        )
         return cls(settings, client, limits, WebSettings().announced_url)
 
     def requester(self, user: discord.User | discord.Member, guild_id: int | None) -> Requester:
@@ -158,10 +160,10 @@ class Frontend:
 def view_for(answer: Reply, owner_id: int, context: Context) -> discord.ui.View | None:
     """Buttons act for the asker only, through the same dispatcher as the command."""
     match answer.buttons:
-        case CandidateButtons(pending_id, candidates):
+        case CandidateButtons(pending_id, candidates, name):
 
             async def choose(choice: Choice) -> str:
-                chosen = replace(context, pending=HeldChoice(pending_id))
+                chosen = replace(context, pending=HeldChoice.of(pending_id, name))
                 return (await dispatch(Choose(choice), chosen)).text
 
             return CandidateView(owner_id, candidates, choose)

@@ -24,3 +24,8 @@ class DiscordSettings(BaseSettings):
         default=10 * 1024 * 1024, ge=1, description="Largest file the bot uploads (Discord's limit for the server)."
     )
     sync_commands: bool = Field(default=True, description="Sync the slash commands with Discord on start.")
+    photo_index: bool = Field(
+        default=False,
+        description="Ask for the Message Content intent, so photos posted without mentioning the bot can be indexed "
+        "in servers whose /index is on (enable the intent in the Developer Portal too; docs/index.md).",
+    )

@@ -21,6 +21,7 @@ from bot.dispatch import (
     PendingChoice,
     Reply,
     Surface,
+    Waiting,
     dispatch,
 )
 from bot.telegram_bot import buttons, media
@@ -35,19 +36,19 @@ _ALBUM_LIMIT = 10  # photos in one Telegram album
 
 @dataclass
 class ChatChoice:
-    """The remember waiting for /choose in one chat, for one user (kept in Services.pending)."""
+    """The remembers waiting for /choose in one chat, for one user (kept in Services.pending)."""
 
-    pending: dict[tuple[int, int], str]
+    pending: dict[tuple[int, int], list[Waiting]]
     key: tuple[int, int]
 
-    def get(self) -> str | None:
-        return self.pending.get(self.key)
+    def waiting(self) -> list[Waiting]:
+        return list(self.pending.get(self.key, []))
 
-    def set(self, pending_id: str | None) -> None:
-        if pending_id is None:
-            self.pending.pop(self.key, None)
+    def keep(self, waiting: list[Waiting]) -> None:
+        if waiting:
+            self.pending[self.key] = list(waiting)
         else:
-            self.pending[self.key] = pending_id
+            self.pending.pop(self.key, None)
 
 
 @dataclass

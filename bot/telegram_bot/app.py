@@ -32,11 +32,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram_bot import handlers
+from bot.startup import StartupError, open_client
+from bot.telegram_bot import handlers, index_photos
 from bot.telegram_bot.redact import REDACTED, protect_logs
 from bot.telegram_bot.services import SERVICES_KEY, Services
 from bot.telegram_bot.settings import TelegramSettings, describe_errors
 from worker.client import RapClient
+from worker.ops.metered import observe_frontend
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ _DESCRIPTIONS = {
     "forget": "forget it",
     "share": "copy one of yours into this group",
     "gallery": "see this chat's memory as a photo gallery",
+    "find": "find photos posted here: /find bo at the beach",
+    "index": "index photos posted here, to /find them (on|off)",
     "export": "download everything you stored",
     "forgetme": "erase everything about you",
     "lock": "only moderators may change this group's memory",
@@ -98,11 +102,16 @@ _PRIVATE_MENU = (
     "rename",
     "forget",
     "gallery",
+    "find",
+    "index",
     "export",
     "forgetme",
 )
-_GROUP_MENU = ("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share", "gallery")
-_ADMIN_MENU = (*_GROUP_MENU, "lock", "unlock", "threshold", "autocaption", "audit", "purge")
+_GROUP_MENU = (
+    *("help", "remember", "addphoto", "concepts", "show", "edit", "rename", "forget", "share", "gallery"),
+    "find",
+)
+_ADMIN_MENU = (*_GROUP_MENU, "lock", "unlock", "threshold", "autocaption", "audit", "purge", "index")
 
 
 def _menu(names: tuple[str, ...]) -> list[BotCommand]:
@@ -135,6 +144,11 @@ def build_application(settings: TelegramSettings, client: RapClient) -> Applicat
     application.bot_data[SERVICES_KEY] = Services.create(settings, client, handlers.on_album)
     everything_but_service_messages = filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL
     application.add_handler(MessageHandler(everything_but_service_messages, handlers.on_message))
+    # Photos posted in a chat whose photo index is on (docs/index.md): after the handler above.
+    application.add_handler(
+        MessageHandler(filters.PHOTO | filters.Document.IMAGE, index_photos.on_photo_posted),
+        group=index_photos.INDEX_HANDLER_GROUP,
+    )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(ChatMemberHandler(handlers.on_member_change, ChatMemberHandler.CHAT_MEMBER))
     application.add_error_handler(handlers.on_error)
@@ -159,8 +173,6 @@ def webhook_options(settings: TelegramSettings) -> dict[str, Any]:
 def run(settings: TelegramSettings | None = None, client: RapClient | None = None) -> None:
     """`rapbot telegram`: run the bot until interrupted (polling, or a webhook when configured).
     Configuration problems end it with a one-line message that never holds the token."""
-    from bot.startup import StartupError, open_client
-
     try:
         settings = settings or TelegramSettings()
         token = settings.require_token()
@@ -173,8 +185,6 @@ def run(settings: TelegramSettings | None = None, client: RapClient | None = Non
             client = open_client()  # loads the pipeline, unless the bot sends work to Celery workers
         except StartupError as err:
             raise SystemExit(f"rapbot telegram: {err}") from None
-    from worker.ops.metered import observe_frontend
-
     client = observe_frontend(client)  # JSON logs, /metrics and /healthz when configured; metered client
     application = build_application(settings, client)
     opened = client

@@ -13,7 +13,15 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot import grammar, replies
-from bot.dispatch import Confirmation, HeldChoice, confirmed, dispatch, feedback_given
+from bot.dispatch import (
+    Confirmation,
+    button_choice,
+    confirmed,
+    dispatch,
+    drop_waiting,
+    feedback_given,
+    parse_error_reply,
+)
 from bot.telegram_bot import actions, media
 from bot.telegram_bot.buttons import ChooseData, ConfirmData, FeedbackData, PageData, parse_data, without_feedback
 from bot.telegram_bot.sending import chat_action, reply_text
@@ -79,7 +87,7 @@ async def handle(bot: Bot, svc: Services, message: Message, album: list[Message]
         if err.command == "purge" and replied is not None and replied.from_user is not None:
             command = grammar.Purge(str(replied.from_user.id))  # /purge as a reply to the member
         else:
-            await reply_text(message, replies.parse_error(err))
+            await reply_text(message, parse_error_reply(err, in_group))
             return
     if isinstance(command, grammar.OtherBot):
         return
@@ -157,13 +165,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     match data:
         case ChooseData(pending_id, choice):
             async with chat_action(context.bot, message.chat.id):
-                reply = await dispatch(grammar.Choose(choice), turn.context(HeldChoice(pending_id)))
+                reply = await dispatch(grammar.Choose(choice), turn.context(button_choice(turn.choice, pending_id)))
             if reply.refused:
                 # Someone else's photo, or an old button: tell the presser only, keep the buttons.
                 await query.answer(reply.text[:_ALERT_LIMIT], show_alert=True)
                 return
-            if turn.choice.get() == pending_id:
-                turn.choice.set(None)  # the same choice cannot be made by /choose as well
+            drop_waiting(turn.choice, pending_id)  # the same choice cannot be made by /choose as well
             await query.answer()
             await query.edit_message_reply_markup(None)  # a choice is made once
             await reply_text(message, reply.text)

@@ -8,7 +8,7 @@ from telegram import Bot, Chat
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from bot.dispatch import KeptAnswers
+from bot.dispatch import KeptAnswers, Waiting
 from bot.ratelimit import RequestLimits
 from bot.telegram_bot.albums import AlbumCollector, AlbumHandler
 from bot.telegram_bot.confirmations import Confirmations
@@ -30,8 +30,8 @@ class Services:
     limits: RequestLimits
     albums: AlbumCollector
     confirmations: Confirmations = field(default_factory=Confirmations)
-    # The last remember waiting for a choice, per (chat, user): lets `/choose 2` work like the buttons.
-    pending: dict[tuple[int, int], str] = field(default_factory=dict)
+    # The remembers waiting for a choice, per (chat, user), oldest first: lets `/choose 2` work like the buttons.
+    pending: dict[tuple[int, int], list[Waiting]] = field(default_factory=dict)
     # What the last photo answer recognised, per (chat, user): lets a typed `/yes` work like the buttons.
     answered: KeptAnswers = field(default_factory=KeptAnswers)
     # The web gallery's public URL (RAPBOT_WEB_PUBLIC_URL); None: /gallery says it is not set up.
@@ -44,7 +44,9 @@ class Services:
             settings=settings,
             client=client,
             moderators=ModeratorCache(settings.moderator_cache_ttl_s, settings.owner_ids),
-            limits=RequestLimits.create(settings.user_rate_limit, settings.group_rate_limit, settings.rate_window_s),
+            limits=RequestLimits.create(
+                settings.user_rate_limit, settings.group_rate_limit, settings.rate_window_s, namespace=PLATFORM
+            ),
             gallery_url=WebSettings().announced_url,
         )
 

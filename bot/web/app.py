@@ -5,19 +5,24 @@ could not do anyway."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.web import auth_routes, gallery_routes, moderation_routes
+from bot.ratelimit import RequestLimits
+from bot.web import auth_routes, gallery_routes, log_redaction, moderation_routes
 from bot.web.access import NotSignedIn
+from bot.web.body_limits import BodyLimits
 from bot.web.discord_oauth import DiscordOAuth
+from bot.web.identity import SignedInUser
 from bot.web.memberships import Memberships
 from bot.web.pages import WebState, render, status_of
 from bot.web.settings import WebSettings
@@ -50,6 +55,8 @@ def create_app(
     telegram_token: str | None = None,
     memberships: Memberships | None = None,
     discord: DiscordOAuth | None = None,
+    may_use: Callable[[SignedInUser], bool] | None = None,
+    limits: dict[str, RequestLimits] | None = None,
 ) -> FastAPI:
     """The gallery over an open worker client. `memberships` asks the platforms which groups a
     user belongs to (built by bot/web/server.py from the Telegram and Discord settings)."""
@@ -63,6 +70,23 @@ def create_app(
         templates=templates,
         telegram_token=telegram_token,
         discord=discord,
+        may_use=may_use or (lambda _: True),
+        limits=limits or {},
+    )
+    # No secret in any log line (bot/web/log_redaction.py): the token, the client secret, the
+    # session secret, and the query strings of access log lines.
+    log_redaction.install(
+        telegram_token,
+        settings.require_secret(),
+        settings.discord_client_secret.get_secret_value() if settings.discord_client_secret else None,
+    )
+    # Bodies are bounded before anything parses them (inside the session middleware, added next,
+    # so an upload is refused before it is read when the cookie names nobody).
+    app.add_middleware(
+        BodyLimits,
+        upload_bytes=settings.max_upload_bytes,
+        form_bytes=settings.max_form_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
     )
     app.add_middleware(
         SessionMiddleware,
@@ -85,8 +109,11 @@ def create_app(
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, _: NotSignedIn) -> Response:
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        browser = "text/html" in request.headers.get("accept", "")
+        if request.method == "GET" and browser:
             return RedirectResponse("/login", status_code=303)
+        if browser:
+            return render(request, "error.html", 401, message="Sign in first: your session has ended.")
         return JSONResponse({"error": "Sign in first."}, status_code=401)
 
     @app.exception_handler(RapError)
@@ -99,7 +126,23 @@ def create_app(
             return JSONResponse({"error": error.detail}, status_code=error.status_code)
         return render(request, "error.html", error.status_code, message=error.detail)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        """Parameters out of bounds (a page number, a name with control characters, a length): a
+        422 page saying which, never the values sent (they may be anything)."""
+        where = sorted({".".join(str(part) for part in e.get("loc", ())[1:]) or "request" for e in error.errors()})
+        message = "This address or form has a value the gallery cannot accept: " + ", ".join(where)[:200] + "."
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"error": message}, status_code=422)
+        return render(request, "error.html", 422, message=message)
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:  # browsers ask for it at the root, whatever the page links
+        icon = (HERE / "static" / "favicon.ico").read_bytes()
+        return Response(icon, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
     app.include_router(auth_routes.router)
     app.include_router(gallery_routes.router)
     app.include_router(moderation_routes.router)

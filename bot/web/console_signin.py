@@ -1,10 +1,12 @@
 """Sign-in links for the local console. The console has no platform to vouch for its user, but it
 runs on the operator's machine with the operator's settings: its /gallery signs a short-lived token
 with the gallery's session secret, naming the console user (and group, and moderator flag) it acts
-as, and the gallery's /auth/console turns a valid token into a session for that console memory."""
+as, and the gallery's /auth/console turns a valid token into a session for that console memory,
+once: the token's nonce is recorded with the session (web_sessions), and a second use is refused."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ class ConsoleSignIn:
     user: SignedInUser
     groups: list[GroupAccess]
     landing: str  # where the gallery shows the memory the console was in
+    nonce: str  # the link's own: recorded with the session it opens, so the link works once
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -37,7 +40,8 @@ def sign_in_link(settings: WebSettings, who: Requester) -> str | None:
     if who.platform != PLATFORM or len(secret) < MIN_SECRET_CHARS:
         return None
     group = who.chat_id if who.chat_kind == "group" else None
-    token = _serializer(secret).dumps({"user": who.user_id, "group": group, "moderator": who.moderator})
+    nonce = secrets.token_urlsafe(24)
+    token = _serializer(secret).dumps({"user": who.user_id, "group": group, "moderator": who.moderator, "nonce": nonce})
     return f"{settings.public_url}/auth/console?token={token}"
 
 
@@ -48,10 +52,17 @@ def verify(secret: str, token: str) -> ConsoleSignIn:
         raise SignInRefused("This sign-in link has expired: type /gallery in the console for a new one.") from None
     except BadSignature:
         raise SignInRefused("This sign-in link is not valid.") from None
-    user_id, group = data.get("user"), data.get("group")
-    if not isinstance(user_id, str) or not (group is None or isinstance(group, str)):
+    if not isinstance(data, dict):
+        raise SignInRefused("This sign-in link is not valid.")
+    user_id, group, nonce = data.get("user"), data.get("group"), data.get("nonce")
+    if not (
+        isinstance(user_id, str)
+        and (group is None or isinstance(group, str))
+        and isinstance(nonce, str)
+        and 16 <= len(nonce) <= 64
+    ):
         raise SignInRefused("This sign-in link is not valid.")
     user = SignedInUser(PLATFORM, user_id, user_id)
     if group is None:
-        return ConsoleSignIn(user, [], "/m/me")
-    return ConsoleSignIn(user, [GroupAccess(group, group, bool(data.get("moderator")))], f"/m/g{group}")
+        return ConsoleSignIn(user, [], "/m/me", nonce)
+    return ConsoleSignIn(user, [GroupAccess(group, group, bool(data.get("moderator")))], f"/m/g{group}", nonce)

@@ -86,7 +86,8 @@ class DiscordOAuth:
             raise SignInRefused("Discord could not be reached. Please try again.") from None
         if response.status_code != 200:
             raise SignInRefused("Discord refused the sign-in. Please try again.")
-        token = response.json().get("access_token")
+        body = _json(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise SignInRefused("Discord refused the sign-in. Please try again.")
         return token
@@ -98,8 +99,16 @@ class DiscordOAuth:
             raise SignInRefused("Discord could not be reached. Please try again.") from None
         if response.status_code != 200:
             raise SignInRefused("Discord refused the sign-in. Please sign in again.")
-        result: object = response.json()
-        return result
+        return _json(response)
+
+
+def _json(response: httpx.Response) -> object:
+    """The answer's JSON; SignInRefused for anything else (a proxy's HTML error page, a cut body)."""
+    try:
+        found: object = response.json()
+    except ValueError:
+        raise SignInRefused("Discord sent an unexpected answer. Please try again.") from None
+    return found
 
 
 def _guild(item: dict[str, object]) -> Guild:

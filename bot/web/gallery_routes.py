@@ -1,6 +1,7 @@
 """What every user sees: their memories, a memory's grid, a concept's page with its photos, and
-the writes on a concept (edit, rename, category, add a photo, forget); their export. Each write
-goes to the worker's client as the signed-in user in that memory, and the store's policy decides."""
+the writes on a concept (edit, rename, category, add a photo, forget); their export. Each write is
+the chats' command run by the chats' dispatcher as the signed-in user in that memory (bot/web/door.py),
+so the store's policy decides; the forms a page shows are the ones the policy allows now."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import asyncio
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.grammar import AddPhoto, Edit, Export, Forget, Recategorise, Rename
 from bot.web.access import (
     PRIVATE_KEY,
     OpenMemory,
@@ -21,9 +23,11 @@ from bot.web.access import (
     state_of,
     user_groups,
 )
+from bot.web.door import act, permissions
 from bot.web.pages import render
+from bot.web.params import MemoryKey, NameForm, NameQuery, PageNumber, TextForm, ViewIndex
 from bot.web.thumbnails import full_size
-from worker.schemas import ConceptSummary, GroupSettings
+from worker.schemas import GroupSettings
 
 router = APIRouter()
 writes = [Depends(check_csrf)]
@@ -36,34 +40,26 @@ def back_to(memory: OpenMemory, name: str | None = None) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def may_change(memory: OpenMemory, concept: ConceptSummary, settings: GroupSettings | None) -> bool:
-    """What the store allows (shown only where it will be allowed): one's own memory; in a group,
-    moderators, or the member who added it while the memory is not locked."""
-    if not memory.is_group or memory.moderator:
-        return True
-    return settings is not None and not settings.locked and concept.created_by == memory.who.user_id
-
-
 async def group_settings(request: Request, memory: OpenMemory) -> GroupSettings | None:
     return await state_of(request).client.get_settings(memory.who) if memory.is_group else None
 
 
 @router.get("/", response_class=HTMLResponse)
 async def memories(request: Request) -> Response:
-    user = current_user(request)
+    user = await current_user(request)
     groups = await user_groups(request, user)
     listed = [(PRIVATE_KEY, "My memory", False)] + [(group_key(g), g.title, g.moderator) for g in groups]
     return render(request, "memories.html", memories=listed)
 
 
 @router.get("/m/{key}", response_class=HTMLResponse)
-async def grid(request: Request, key: str, page: int = 1) -> Response:
+async def grid(request: Request, key: MemoryKey, page: PageNumber = 1) -> Response:
     memory = await open_memory(request, key)
     state = state_of(request)
     size = state.settings.page_size
-    page = max(1, page)
     found = await state.client.list_concepts(memory.who, offset=(page - 1) * size, limit=size)
     settings = await group_settings(request, memory)
+    allowed = await permissions(request, memory)
     pages = max(1, -(-found.total // size))
     return render(
         request,
@@ -74,14 +70,16 @@ async def grid(request: Request, key: str, page: int = 1) -> Response:
         pages=pages,
         total=found.total,
         group_settings=settings,
+        allowed=allowed,
     )
 
 
 @router.get("/m/{key}/concept", response_class=HTMLResponse)
-async def concept(request: Request, key: str, name: str) -> Response:
+async def concept(request: Request, key: MemoryKey, name: NameQuery) -> Response:
     memory = await open_memory(request, key)
     detail = await state_of(request).client.show(memory.who, name)
     settings = await group_settings(request, memory)
+    allowed = await permissions(request, memory, detail.concept.name)
     return render(
         request,
         "concept.html",
@@ -89,7 +87,7 @@ async def concept(request: Request, key: str, name: str) -> Response:
         concept=detail.concept,
         views=range(len(detail.images)),
         negatives=range(len(detail.negatives)),
-        can_change=may_change(memory, detail.concept, settings),
+        can_change=allowed.may_change,
         group_settings=settings,
     )
 
@@ -97,9 +95,9 @@ async def concept(request: Request, key: str, name: str) -> Response:
 @router.get("/m/{key}/photo")
 async def photo(
     request: Request,
-    key: str,
-    name: str,
-    view: int = 0,
+    key: MemoryKey,
+    name: NameQuery,
+    view: ViewIndex = 0,
     size: Literal["thumb", "full"] = "thumb",
     kind: Literal["own", "negative"] = "own",
 ) -> Response:
@@ -118,60 +116,57 @@ async def photo(
 
 
 @router.post("/m/{key}/edit", dependencies=writes)
-async def edit(request: Request, key: str, name: str = Form(...), description: str = Form("")) -> Response:
+async def edit(request: Request, key: MemoryKey, name: NameForm, description: TextForm = "") -> Response:
     memory = await open_memory(request, key)
-    await state_of(request).client.edit(memory.who, name, description)
-    request.session["flash"] = f"Saved the description of {name}."
+    request.session["flash"] = (await act(request, memory, Edit(name, description))).text
     return back_to(memory, name)
 
 
 @router.post("/m/{key}/rename", dependencies=writes)
-async def rename(request: Request, key: str, name: str = Form(...), new_name: str = Form(...)) -> Response:
+async def rename(request: Request, key: MemoryKey, name: NameForm, new_name: NameForm) -> Response:
     memory = await open_memory(request, key)
-    renamed = await state_of(request).client.rename(memory.who, name, new_name)
-    request.session["flash"] = f"Renamed {name} to {renamed.name}."
-    return back_to(memory, renamed.name)
+    request.session["flash"] = (await act(request, memory, Rename(name, new_name))).text
+    return back_to(memory, new_name.strip())  # found by its name key, as the store cleaned it
 
 
 @router.post("/m/{key}/category", dependencies=writes)
-async def category(request: Request, key: str, name: str = Form(...), category: str = Form(...)) -> Response:
+async def category(request: Request, key: MemoryKey, name: NameForm, category: NameForm) -> Response:
     memory = await open_memory(request, key)
-    await state_of(request).client.recategorise(memory.who, name, category)
-    request.session["flash"] = f"{name} is now a {category}."
+    request.session["flash"] = (await act(request, memory, Recategorise(name, category))).text
     return back_to(memory, name)
 
 
 @router.post("/m/{key}/add-photo", dependencies=writes)
-async def add_photo(request: Request, key: str, name: str = Form(...), file: UploadFile | None = None) -> Response:
+async def add_photo(request: Request, key: MemoryKey, name: NameForm, file: UploadFile | None = None) -> Response:
+    """The body was bounded before it was parsed (bot/web/limits.py): its size, its read time."""
     memory = await open_memory(request, key)
-    state = state_of(request)
-    limit = state.settings.max_upload_bytes
+    limit = state_of(request).settings.max_upload_bytes
     data = await file.read(limit + 1) if file is not None else b""
     if not data:
-        raise HTTPException(400, "Choose a photo to add.")
+        raise HTTPException(422, "Choose a photo to add.")
     if len(data) > limit:
         raise HTTPException(413, f"That photo is too large (the limit is {limit // (1024 * 1024)} MB).")
-    updated = await state.client.add_view(memory.who, name, data)
-    request.session["flash"] = f"Added a photo to {name} ({updated.view_count} now)."
+    request.session["flash"] = (await act(request, memory, AddPhoto(name), [data])).text
     return back_to(memory, name)
 
 
 @router.post("/m/{key}/forget", dependencies=writes)
-async def forget(request: Request, key: str, name: str = Form(...)) -> Response:
+async def forget(request: Request, key: MemoryKey, name: NameForm) -> Response:
     memory = await open_memory(request, key)
-    await state_of(request).client.forget(memory.who, name)
-    request.session["flash"] = f"Forgot {name}: its photos are deleted."
+    request.session["flash"] = (await act(request, memory, Forget(name))).text
     return back_to(memory)
 
 
 @router.get("/export")
 async def export(request: Request) -> Response:
     """Everything the signed-in user stored on their platform, as a zip: theirs alone."""
-    user = current_user(request)
+    user = await current_user(request)
     memory = await open_memory(request, PRIVATE_KEY)
-    data = await state_of(request).client.export(memory.who)
+    reply = await act(request, memory, Export())
+    if reply.file is None:  # pragma: no cover - the dispatcher always attaches the archive
+        raise HTTPException(503, "The export could not be made. Please try again.")
     return Response(
-        data,
+        reply.file.data,
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="rapbot-{user.platform}-export.zip"',

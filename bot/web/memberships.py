@@ -1,6 +1,9 @@
-"""Which group memories a signed-in user may open: the groups the store knows on their platform
-that the platform says they belong to (Telegram: getChatMember; Discord: the OAuth guild list),
-asked at sign-in and trusted for `membership_ttl_s`, then asked again."""
+"""Which group memories a signed-in user may open: group memories the platform says they belong to
+(Telegram: getChatMember, asked only about the groups the store has seen them in, at most
+`lookups` per sign-in; Discord: the OAuth guild list, kept to guilds with a memory), asked at
+sign-in and trusted for `membership_ttl_s`, then asked again. A platform or store that fails
+leaves the groups it could not confirm out (with a log line naming neither token nor data), never
+an error page."""
 
 from __future__ import annotations
 
@@ -10,12 +13,15 @@ import math
 import time
 from collections.abc import Callable
 
+import httpx
 from telegram import Bot, ChatMember
 from telegram.error import BadRequest, TelegramError
 
 from bot.web.discord_oauth import DiscordOAuth, Guild
-from bot.web.identity import GroupAccess, SignedInUser
+from bot.web.identity import GroupAccess, SignedInUser, SignInRefused
 from worker.client import RapClient
+from worker.errors import RapError
+from worker.schemas import Requester
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +29,7 @@ MEMBER_STATUSES = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMe
 MODERATOR_STATUSES = frozenset({ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 PARALLEL_LOOKUPS = 8  # getChatMember calls in flight at once (Bot API rate limits)
 MAX_USERS = 10_000  # cached users per process
+FAILED_TTL_S = 30.0  # after a failed refresh, the groups stay left out this long before asking again
 
 
 class Memberships:
@@ -34,6 +41,7 @@ class Memberships:
         telegram_owner_ids: frozenset[int] = frozenset(),
         discord: DiscordOAuth | None = None,
         clock: Callable[[], float] = time.monotonic,
+        lookups: int = 50,
     ) -> None:
         self._client = client
         self._ttl_s = ttl_s
@@ -41,6 +49,7 @@ class Memberships:
         self._owner_ids = telegram_owner_ids
         self._discord = discord
         self._clock = clock
+        self._lookups = max(1, lookups)  # Telegram groups asked about per sign-in, newest seen first
         self._known: dict[tuple[str, str], tuple[float, list[GroupAccess]]] = {}
         self._discord_tokens: dict[str, str] = {}  # user id -> access token (this process only)
 
@@ -52,17 +61,25 @@ class Memberships:
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         if user.platform == "telegram":
-            found = await self._telegram_groups(user.user_id)
+            found = await self._telegram_groups(user)
         elif user.platform == "discord" and self._discord and user.user_id in self._discord_tokens:
-            found = await self._discord_groups(await self._discord.guilds(self._discord_tokens[user.user_id]))
+            try:
+                guilds = await self._discord.guilds(self._discord_tokens[user.user_id])
+            except (SignInRefused, httpx.HTTPError) as err:  # a revoked token, Discord down, not JSON
+                log.warning("Discord guild refresh failed (%s): groups left out for now", type(err).__name__)
+                self._remember(key, [], ttl_s=min(self._ttl_s, FAILED_TTL_S))
+                return []
+            found = await self._discord_groups(user, guilds)
         else:
             return None
         self._remember(key, found)
         return found
 
     async def discord_signed_in(self, user: SignedInUser, access_token: str, guilds: list[Guild]) -> None:
+        if len(self._discord_tokens) >= MAX_USERS:
+            self._discord_tokens.clear()
         self._discord_tokens[user.user_id] = access_token
-        self._remember((user.platform, user.user_id), await self._discord_groups(guilds))
+        self._remember((user.platform, user.user_id), await self._discord_groups(user, guilds))
 
     def signed_in_with(self, user: SignedInUser, groups: list[GroupAccess]) -> None:
         """Groups vouched for by the sign-in itself (a console link names the one group it was made
@@ -80,14 +97,23 @@ class Memberships:
             self._known.clear()
         self._known[key] = (self._clock() + (self._ttl_s if ttl_s is None else ttl_s), found)
 
-    async def _discord_groups(self, guilds: list[Guild]) -> list[GroupAccess]:
-        known = set(await self._client.group_chats("discord"))
+    async def _known_groups(self, user: SignedInUser, candidates: list[str] | None = None) -> list[str]:
+        who = Requester(platform=user.platform, user_id=user.user_id)
+        try:
+            return await self._client.group_chats(who, candidates)
+        except RapError as err:
+            log.warning("the store did not list groups (%s): groups left out of this sign-in", err.code)
+            return []
+
+    async def _discord_groups(self, user: SignedInUser, guilds: list[Guild]) -> list[GroupAccess]:
+        known = set(await self._known_groups(user, [g.id for g in guilds]))
         return [GroupAccess(g.id, g.name, g.moderator) for g in guilds if g.id in known]
 
-    async def _telegram_groups(self, user_id: str) -> list[GroupAccess]:
+    async def _telegram_groups(self, user: SignedInUser) -> list[GroupAccess]:
         if self._bot is None:
             return []
         bot = self._bot
+        user_id = user.user_id
         gate = asyncio.Semaphore(PARALLEL_LOOKUPS)
         owner = int(user_id) in self._owner_ids
 
@@ -113,5 +139,8 @@ class Memberships:
                     title = chat_id
                 return GroupAccess(chat_id, title, owner or member.status in MODERATOR_STATUSES)
 
-        found = await asyncio.gather(*(check(chat) for chat in await self._client.group_chats("telegram")))
+        chats = await self._known_groups(user)
+        if len(chats) > self._lookups:
+            log.info("sign-in: %d groups seen, asking about the %d newest", len(chats), self._lookups)
+        found = await asyncio.gather(*(check(chat) for chat in chats[: self._lookups]))
         return [access for access in found if access is not None]

@@ -1,55 +1,89 @@
-"""What a group's moderators see besides: the memory's settings (lock, threshold, auto-caption),
-its audit log and purging a member's contributions. Refused here to anyone else (404 for a group
-they are not in, 403 for a member), and refused again by the store's policy."""
+"""A group memory's settings (lock, threshold, auto-caption: every member reads them, moderators
+change them), its audit log and purging a member's contributions. The chats' commands decide, run
+by the chats' dispatcher (bot/web/door.py): a group they are not in is 404, a member asking for a
+moderator's action 403 (the store's policy), a private memory 422 (the group-only context rule)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.web.access import OpenMemory, check_csrf, open_memory, state_of
+from bot.grammar import Audit, AutoCaption, Command, Lock, Purge, Threshold, Unlock
+from bot.web.access import check_csrf, open_memory, state_of
+from bot.web.door import act, allowed_here, permissions
 from bot.web.pages import render
+from bot.web.params import MemoryKey, NameForm
 
 router = APIRouter()
 AUDIT_ROWS = 100
 THUMBNAIL_NAMES = 100
 
 
-async def moderated(request: Request, key: str) -> OpenMemory:
-    memory = await open_memory(request, key)
-    if not memory.is_group:
-        raise HTTPException(404, "Your own memory has no moderators' page.")
-    if not memory.moderator:
-        raise HTTPException(403, "Only this group's moderators can do that.")
-    return memory
-
-
 @router.get("/m/{key}/settings", response_class=HTMLResponse)
-async def settings_page(request: Request, key: str) -> Response:
-    memory = await moderated(request, key)
+async def settings_page(request: Request, key: MemoryKey) -> Response:
+    memory = await open_memory(request, key)
+    await allowed_here(request, memory, Threshold(None))
     current = await state_of(request).client.get_settings(memory.who)
-    return render(request, "settings.html", memory=memory, group_settings=current)
+    allowed = await permissions(request, memory)
+    return render(request, "settings.html", memory=memory, group_settings=current, allowed=allowed)
 
 
 @router.post("/m/{key}/settings", dependencies=[Depends(check_csrf)])
 async def save_settings(
     request: Request,
-    key: str,
+    key: MemoryKey,
     locked: bool = Form(False),
     auto_caption: bool = Form(False),
-    similarity_threshold: float | None = Form(None),
+    similarity_threshold: float | None = Form(None, ge=0.0, le=1.0),
 ) -> Response:
-    memory = await moderated(request, key)
-    await state_of(request).client.update_settings(
-        memory.who, locked=locked, auto_caption=auto_caption, similarity_threshold=similarity_threshold
-    )
-    request.session["flash"] = "Saved the settings." + (" The memory is locked." if locked else "")
+    """The form's changes, each as the chats' command (/lock or /unlock, /autocaption, /threshold)."""
+    memory = await open_memory(request, key)
+    await allowed_here(request, memory, Lock())
+    current = await state_of(request).client.get_settings(memory.who)
+    changes: list[Command] = []
+    if locked != current.locked:
+        changes.append(Lock() if locked else Unlock())
+    if auto_caption != current.auto_caption:
+        changes.append(AutoCaption(auto_caption))
+    if similarity_threshold is not None and abs(similarity_threshold - current.similarity_threshold) > 1e-9:
+        changes.append(Threshold(similarity_threshold))
+    for change in changes:
+        await act(request, memory, change)
+    request.session["flash"] = "Saved the settings." if changes else "Nothing to change."
+    return RedirectResponse(f"/m/{memory.key}/settings", status_code=303)
+
+
+@router.post("/m/{key}/lock", dependencies=[Depends(check_csrf)])
+async def lock(request: Request, key: MemoryKey) -> Response:
+    """The chats' /lock, as a button."""
+    return await _one_setting(request, key, Lock())
+
+
+@router.post("/m/{key}/unlock", dependencies=[Depends(check_csrf)])
+async def unlock(request: Request, key: MemoryKey) -> Response:
+    return await _one_setting(request, key, Unlock())
+
+
+@router.post("/m/{key}/threshold", dependencies=[Depends(check_csrf)])
+async def threshold(request: Request, key: MemoryKey, value: float = Form(..., ge=0.0, le=1.0)) -> Response:
+    return await _one_setting(request, key, Threshold(value))
+
+
+@router.post("/m/{key}/autocaption", dependencies=[Depends(check_csrf)])
+async def autocaption(request: Request, key: MemoryKey, enabled: bool = Form(...)) -> Response:
+    return await _one_setting(request, key, AutoCaption(enabled))
+
+
+async def _one_setting(request: Request, key: str, command: Command) -> Response:
+    memory = await open_memory(request, key)
+    request.session["flash"] = (await act(request, memory, command)).text
     return RedirectResponse(f"/m/{memory.key}/settings", status_code=303)
 
 
 @router.get("/m/{key}/audit", response_class=HTMLResponse)
-async def audit(request: Request, key: str) -> Response:
-    memory = await moderated(request, key)
+async def audit(request: Request, key: MemoryKey) -> Response:
+    memory = await open_memory(request, key)
+    await allowed_here(request, memory, Audit(AUDIT_ROWS))
     client = state_of(request).client
     entries = await client.audit(memory.who, limit=AUDIT_ROWS)
     present = {c.name for c in (await client.list_concepts(memory.who, 0, THUMBNAIL_NAMES)).items}
@@ -57,8 +91,7 @@ async def audit(request: Request, key: str) -> Response:
 
 
 @router.post("/m/{key}/purge", dependencies=[Depends(check_csrf)])
-async def purge(request: Request, key: str, member_id: str = Form(...)) -> Response:
-    memory = await moderated(request, key)
-    removed = await state_of(request).client.purge(memory.who, member_id.strip())
-    request.session["flash"] = f"Removed {removed} concept(s) added by {member_id.strip()}."
+async def purge(request: Request, key: MemoryKey, member_id: NameForm) -> Response:
+    memory = await open_memory(request, key)
+    request.session["flash"] = (await act(request, memory, Purge(member_id.strip()))).text
     return RedirectResponse(f"/m/{memory.key}/audit", status_code=303)

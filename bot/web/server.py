@@ -5,16 +5,18 @@ with one line naming the setting; no token or secret is ever printed."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from pydantic import ValidationError
 from telegram import Bot
 
+from bot.ratelimit import RequestLimits
 from bot.telegram_bot.settings import TelegramSettings
 from bot.web.app import create_app
 from bot.web.discord_oauth import DiscordOAuth
+from bot.web.identity import SignedInUser
 from bot.web.memberships import Memberships
 from bot.web.settings import WebSettings
 from worker.client import RapClient
@@ -46,6 +48,40 @@ def sign_in_methods(settings: WebSettings, telegram: TelegramSettings) -> list[s
     return found
 
 
+def allow_list(telegram: TelegramSettings) -> Callable[[SignedInUser], bool]:
+    """Who may use the gallery: whoever may use the bot. RAPBOT_TELEGRAM_ALLOWED_USERS (with the
+    owners) applies to every Telegram sign-in and to sessions already open; Discord and the console
+    have no allow-list (the console's links are made by the operator)."""
+    allowed, owners = telegram.allowed_users, telegram.owner_ids
+
+    def may_use(user: SignedInUser) -> bool:
+        if user.platform != "telegram" or not allowed:
+            return True
+        return user.user_id.isdigit() and (int(user.user_id) in allowed or int(user.user_id) in owners)
+
+    return may_use
+
+
+def shared_limits(telegram: TelegramSettings) -> dict[str, RequestLimits]:
+    """The gallery's writes count against the chat bots' own limits (bot/ratelimit.py: shared
+    through Redis when RAPBOT_REDIS_URL is set): Telegram's settings, Discord's, the console's."""
+    from bot.discord_bot.settings import DiscordSettings
+
+    try:
+        discord = DiscordSettings()
+    except ValidationError:  # the Discord bot would not start either; its defaults hold here
+        discord = DiscordSettings.model_construct()
+    return {
+        "telegram": RequestLimits.create(
+            telegram.user_rate_limit, telegram.group_rate_limit, telegram.rate_window_s, namespace="telegram"
+        ),
+        "discord": RequestLimits.create(
+            discord.user_requests_per_minute, discord.guild_requests_per_minute, namespace="discord"
+        ),
+        "console": RequestLimits.create(telegram.user_rate_limit, telegram.group_rate_limit, namespace="console"),
+    }
+
+
 def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettings, *, close_client: bool) -> FastAPI:
     """The gallery wired to the platforms: the Telegram Bot API (membership checks; its token
     verifies Telegram sign-ins) and Discord OAuth2, each only when configured."""
@@ -55,7 +91,15 @@ def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettin
     memberships = Memberships(
         client, settings.membership_ttl_s, telegram_bot=bot, telegram_owner_ids=telegram.owner_ids, discord=discord
     )
-    app = create_app(settings, client, telegram_token=token or None, memberships=memberships, discord=discord)
+    app = create_app(
+        settings,
+        client,
+        telegram_token=token or None,
+        memberships=memberships,
+        discord=discord,
+        may_use=allow_list(telegram),
+        limits=shared_limits(telegram),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -27,8 +27,8 @@ class WebSettings(BaseSettings):
     # "none" is needed only where Telegram embeds the Mini App in an iframe of another site
     # (Telegram Web); it requires https. Phone and desktop apps open it top-level: "lax" works.
     cookie_samesite: Literal["lax", "strict", "none"] = "lax"
-    # Telegram sign-in data older than this is refused (auth_date).
-    auth_max_age_s: int = Field(default=24 * 3600, ge=1)
+    # Telegram sign-in data (Mini App initData, Login Widget) older than this is refused (auth_date).
+    auth_max_age_s: int = Field(default=3600, ge=1)
     # How long a user's group memberships (asked of Telegram or Discord at sign-in) are trusted.
     membership_ttl_s: float = Field(default=300.0, ge=0)
     # The bot's @username without the @, for the Telegram Login Widget on /login.
@@ -38,8 +38,12 @@ class WebSettings(BaseSettings):
     discord_client_secret: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
     discord_authorize_url: str = "https://discord.com/oauth2/authorize"
-    # Uploads larger than this are refused before they reach the worker.
+    # Uploads larger than this are refused before their body is read (Content-Length) or as it
+    # streams; only signed-in users may send one. Other bodies (forms) are kept to max_form_bytes.
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_form_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body that sends nothing for this long is answered 408 (slow-body clients).
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
     thumbnail_px: int = Field(default=320, ge=32, le=2048)
     thumbnail_cache_items: int = Field(default=512, ge=0)
     page_size: int = Field(default=24, ge=1, le=100)

@@ -41,6 +41,14 @@ def upsert(s: Session, platform: str, kind: str, external_id: str) -> ScopeInfo:
     return scope_info(row)
 
 
+def find(s: Session, platform: str, kind: str, external_id: str) -> ScopeInfo | None:
+    """The scope if it exists; creates nothing."""
+    row = s.execute(
+        select(Scope).where(Scope.platform == platform, Scope.kind == kind, Scope.external_id == external_id)
+    ).scalar_one_or_none()
+    return None if row is None else scope_info(row)
+
+
 def get(s: Session, scope_id: int) -> ScopeInfo:
     row = s.get(Scope, scope_id)
     if row is None:
@@ -82,13 +90,3 @@ def user_ids(s: Session, platform: str, user_id: str) -> list[int]:
 def delete_ids(s: Session, scope_ids: Sequence[int]) -> None:
     """Delete scopes; their concepts, views and audit rows go with them (ON DELETE CASCADE)."""
     s.execute(delete(Scope).where(Scope.id.in_(list(scope_ids))))
-
-
-def group_external_ids(s: Session, platform: str) -> list[str]:
-    """The chat ids of every group scope on the platform, oldest first."""
-    query = (
-        select(Scope.external_id)
-        .where(Scope.platform == platform, Scope.kind == ScopeKind.GROUP.value)
-        .order_by(Scope.id)
-    )
-    return [str(external_id) for external_id in s.execute(query).scalars()]

@@ -9,12 +9,12 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
+import icu
 import sqlalchemy as sa
 from alembic import op
-
-from memory.validation import name_skeleton
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -26,6 +26,17 @@ depends_on: str | Sequence[str] | None = None
 # unique index holds and nothing is renamed behind the user's back. New names are refused against
 # the first one's plain skeleton; renaming a suffixed one gives it a plain skeleton again.
 LEGACY_SUFFIX = "\x1f"
+
+_SPOOF = icu.SpoofChecker()
+
+
+def name_skeleton(name: str) -> str:
+    """This revision's own, frozen copy of memory.validation.name_skeleton as of 2026-12-01 (a later
+    change to the live function must not rewrite what this revision computed): the Unicode TR39
+    skeleton of the NFKC name (ICU's confusables data), then case-folded and NFKC again."""
+    skeleton = _SPOOF.getSkeleton(0, unicodedata.normalize("NFKC", name.strip()))
+    return unicodedata.normalize("NFKC", str(skeleton).casefold())
+
 
 _concepts = sa.table(
     "concepts",

@@ -31,10 +31,14 @@ async def test_console_prints_the_gallery_url(
 ) -> None:
     monkeypatch.delenv("RAPBOT_WEB_PUBLIC_URL", raising=False)
     monkeypatch.setenv("RAPBOT_WEB_PORT", "8181")
+    monkeypatch.delenv("RAPBOT_WEB_SESSION_SECRET", raising=False)
     mine = ConsoleSession(store_client, make_requester("ann", None, False), tmp_path, ConsoleSettings())
-    assert await mine.handle_line("/gallery") == "This chat's memory as a photo gallery: http://127.0.0.1:8181/m/me"
+    first, *rest = (await mine.handle_line("/gallery")).splitlines()
+    assert first == "This chat's memory as a photo gallery: http://127.0.0.1:8181/m/me"
+    # No session secret: no dead end, the reply says what to set to get a sign-in link.
+    assert len(rest) == 1 and "set the same RAPBOT_WEB_SESSION_SECRET" in rest[0] and "scripts/rapbot web" in rest[0]
 
     monkeypatch.setenv("RAPBOT_WEB_PUBLIC_URL", "https://photos.example.org")
     group = ConsoleSession(store_client, make_requester("ann", "family", False), tmp_path, ConsoleSettings())
-    assert (await group.handle_line("/gallery")).endswith("https://photos.example.org/m/gfamily")
+    assert (await group.handle_line("/gallery")).splitlines()[0].endswith("https://photos.example.org/m/gfamily")
     assert "/gallery" in await group.handle_line("/help")

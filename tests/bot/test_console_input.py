@@ -79,13 +79,29 @@ async def test_addphoto_says_which_photos_were_added_and_which_were_not(
     reply = await session.handle_line(f"/addphoto kitty {files}")
     lines = reply.splitlines()
     assert lines[0].startswith("added 2 of 5 photos to <kitty>") and f"[{MAX_VIEWS} photos]" in lines[0], reply
-    assert lines[1].startswith("not added: photo 2:") and "damaged" in lines[1], reply
-    assert lines[2].startswith("not added: photos 4 to 5:") and f"already has {MAX_VIEWS} photos" in lines[2], reply
+    assert lines[1].startswith("photo 2 not added:") and "damaged" in lines[1], reply
+    assert lines[2].startswith("photo 4 not added:") and f"already has {MAX_VIEWS} photos" in lines[2], reply
+    assert lines[3] == "not tried: photo 5 (photo 4's refusal holds for them too).", reply
     assert f"[{MAX_VIEWS} photos]" in await session.handle_line("/concepts")
     # Nothing more fits: none of them is added, and the reply says why.
     full = await session.handle_line(f"/addphoto kitty @{photos['coffee-down']} @{photos['chelsea-down']}")
-    assert full.startswith("none of the 2 photos was added to <kitty>.") and "photos 1 to 2:" in full, full
+    assert full.startswith("none of the 2 photos was added to <kitty>.") and "photo 1 not added:" in full, full
+    assert "not tried: photo 2 " in full, full
     assert f"already has {MAX_VIEWS} photos" in await session.handle_line(f"/addphoto kitty @{photos['coffee-down']}")
+
+
+async def test_an_album_with_a_photo_already_there_still_tries_the_photos_after_it(
+    console_client: RapClient, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    session = ConsoleSession(console_client, make_requester("quin", None, False), tmp_path, ConsoleSettings())
+    assert (await remember(session, f"/remember mug: my cup @{photos['chelsea']}")).startswith("remembered <mug>")
+    assert (await session.handle_line(f"/addphoto mug @{photos['coffee']}")).startswith("added a photo to <mug>")
+    # Photo 1 is there already: a refusal about that photo only, so photo 2 is still tried and added.
+    reply = await session.handle_line(f"/addphoto mug @{photos['coffee']} @{photos['astronaut']}")
+    lines = reply.splitlines()
+    assert lines[0].startswith("added 1 of 2 photos to <mug>") and "[3 photos]" in lines[0], reply
+    assert lines[1].startswith("photo 1 not added: <mug> already has this photo"), reply
+    assert "not tried" not in reply and "photos 1 to" not in reply, reply
 
 
 async def test_a_piped_script_with_a_bom_and_bad_bytes(console_client: RapClient, tmp_path: Path) -> None:

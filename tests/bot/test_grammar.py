@@ -75,6 +75,8 @@ GOLDEN: list[tuple[str, Command]] = [
     ("/choose 2", Choose(2)),
     ("/choose whole", Choose("whole")),
     ("/choose cancel", Choose("cancel")),
+    ("/choose bo 2", Choose(2, "bo")),
+    ("/choose <big bo> whole", Choose("whole", "big bo")),
     ("/help", Help(None)),
     ("/help /remember", Help("remember")),
     ("/start", Start()),
@@ -174,7 +176,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.builds(Threshold, st.none() | st.floats(min_value=0.0, max_value=1.0)),
     st.builds(Purge, st.from_regex(r"[A-Za-z0-9_.]{1,20}", fullmatch=True)),
     st.builds(AutoCaption, st.booleans()),
-    st.builds(Choose, st.integers(min_value=1, max_value=99) | st.sampled_from(["whole", "cancel"])),
+    st.builds(Choose, st.integers(min_value=1, max_value=99) | st.sampled_from(["whole", "cancel"]), st.none() | names),
     st.builds(ForgetMe, st.booleans()),
     st.sampled_from([Export(), Lock(), Unlock(), Audit(), Audit(7), Start(), Help(None), Help("remember")]),
 )

@@ -1,6 +1,11 @@
-"""The permissions matrix: every command x role (group member, group moderator, private user) x
-frontend (console, Telegram through a fake Bot API over HTTP, Discord through discord.py's real
-command tree) ends the same way: done, refused for permission, or refused for the context.
+"""The permissions matrix: every command x role (group member, group moderator, private user; on
+the web also a non-member of the group and a visitor who is signed out) x frontend (console,
+Telegram through a fake Bot API over HTTP, Discord through discord.py's real command tree, the web
+gallery's routes over HTTP) ends the same way, compared on the dispatcher's stable outcome codes
+(bot.dispatch.Outcome: ok, refused, not_found, invalid), never on reply text: the chat frontends'
+replies are observed as the dispatcher gives them (`bot.dispatch.observers`), the web's by the HTTP
+status each code maps to (bot/web/pages.py). The gallery does not remember, share or erase (those
+stay in the chats), and its export is always the user's own: those cells are not the web's.
 
 Each case runs in its own group and with its own people, on one real client and database per
 module. What the case starts from is stored through the client: a concept the actor added
@@ -14,7 +19,7 @@ from __future__ import annotations
 import io
 import itertools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +45,10 @@ from telegram_updates import Chatter  # noqa: E402
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-DONE, PERMISSION, CONTEXT = "done", "refused-permission", "refused-context"
+DONE, PERMISSION, CONTEXT, NOT_FOUND = "ok", "refused", "invalid", "not_found"
 ROLES = ("member", "moderator", "private")
-# command -> expected outcome for (member, moderator, private)
+WEB_ONLY_ROLES = ("non-member", "signed out")  # a chat message always comes from a member, signed in
+# command -> expected outcome code for (member, moderator, private)
 EXPECTED: dict[str, tuple[str, str, str]] = {
     "remember": (DONE, DONE, DONE),
     "addphoto": (DONE, DONE, DONE),
@@ -78,7 +84,10 @@ DONE_SAYS = {
     "export": "Everything you stored",
     "forgetme": "erased: ",
 }
-CASES = [(command, role) for command in EXPECTED for role in ROLES]
+CASES = [(command, role) for command in EXPECTED for role in (*ROLES, *WEB_ONLY_ROLES)]
+NOT_ON_THE_WEB = {"remember", "share", "forgetme"}  # the gallery leaves them to the chats
+# A web visitor outside the group finds no such memory; one signed out is sent to sign in.
+WEB_ONLY_EXPECTED = {"non-member": NOT_FOUND, "signed out": PERMISSION}
 _ids = itertools.count(10_000)
 
 
@@ -95,13 +104,14 @@ class Case:
         return self.role == "moderator"
 
 
-def outcome(said: str) -> str:
-    """The outcome class of what the user was finally told."""
-    if "works only in a" in said or "server only" in said:
-        return CONTEXT
-    if "moderator" in said.lower():
+def status_outcome(status: int, location: str = "") -> str:
+    """The outcome code a web answer stands for (bot/web/pages.py maps codes to statuses; a
+    visitor who is not signed in is sent to /login, or answered 401)."""
+    if (status in (301, 302, 303) and location.endswith("/login")) or status == 401:
         return PERMISSION
-    return DONE
+    return {403: PERMISSION, 404: NOT_FOUND, 422: CONTEXT, 503: "unavailable"}.get(
+        status, DONE if status < 400 else f"http {status}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +179,7 @@ def typed(case: Case) -> str:
 # ---------------------------------------------------------------- the three frontends
 
 Run = Callable[[Case], Awaitable[str]]
+DISCORD_REFUSED = "(refused by Discord) "
 
 
 async def console_run(client: RapClient, photo_path: Path, case: Case, out: Path) -> str:
@@ -226,7 +237,7 @@ async def discord_run(gateway: FakeDiscord, photo: bytes, case: Case) -> str:
     }[case.command]
     seen = await gateway.invoke(who, command, case.group, **options)
     if isinstance(seen, Refused):
-        return seen.why
+        return DISCORD_REFUSED + seen.why
     for label in ("Whole photo", "Forget theirs", "Erase everything"):
         if any(button.get("label") == label for button in seen.buttons):
             seen = await gateway.press(who, seen, label, case.group)
@@ -236,16 +247,74 @@ async def discord_run(gateway: FakeDiscord, photo: bytes, case: Case) -> str:
     return str(seen.content)
 
 
+WEB_SECRET = "a-session-secret-for-the-matrix-0123456789abcdef"
+WEB_URL = "http://testserver"
+
+
+def web_request(case: Case, key: str) -> tuple[str, str, dict[str, str]]:
+    """The gallery's route for a case's command: (method, path, form)."""
+    memory = f"/m/{key}"
+    return {
+        "addphoto": ("POST", f"{memory}/add-photo", {"name": "mine"}),
+        "edit": ("POST", f"{memory}/edit", {"name": "mine", "description": "a new description"}),
+        "rename": ("POST", f"{memory}/rename", {"name": "mine", "new_name": "renamed"}),
+        "forget theirs": ("POST", f"{memory}/forget", {"name": "theirs"}),
+        "lock": ("POST", f"{memory}/lock", {}),
+        "unlock": ("POST", f"{memory}/unlock", {}),
+        "threshold set": ("POST", f"{memory}/threshold", {"value": "0.33"}),
+        "threshold read": ("GET", f"{memory}/settings", {}),
+        "autocaption": ("POST", f"{memory}/autocaption", {"enabled": "true"}),
+        "audit": ("GET", f"{memory}/audit", {}),
+        "purge": ("POST", f"{memory}/purge", {"member_id": str(case.author)}),
+        "export": ("GET", "/export", {}),
+    }[case.command]
+
+
+async def web_run(app: object, photo: bytes, case: Case) -> str:
+    """Sign in as the console does (a sign-in link naming the user, and the group with their role
+    in it), send the command's route, and read the outcome code off the HTTP status."""
+    import httpx
+
+    from bot.web.console_signin import sign_in_link
+    from bot.web.settings import WebSettings
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=WEB_URL, headers={"accept": "text/html"}) as http:
+        in_group = case.role in ("member", "moderator")
+        key = "me" if case.group is None else f"g{case.group}"
+        form: dict[str, str] = {}
+        if case.role != "signed out":
+            who = make_requester(str(case.actor), str(case.group) if in_group else None, case.moderator)
+            link = sign_in_link(WebSettings(public_url=WEB_URL, session_secret=WEB_SECRET), who)
+            assert link is not None and (await http.get(link)).status_code == 303
+            page = (await http.get("/m/me")).text
+            marker = 'name="csrf_token" value="'
+            start = page.index(marker) + len(marker)
+            form["csrf_token"] = page[start : page.index('"', start)]
+        method, path, fields = web_request(case, key)
+        files = {"file": ("ball.jpg", photo, "image/jpeg")} if case.command == "addphoto" else None
+        if method == "GET":
+            response = await http.get(path)
+        else:
+            response = await http.post(path, data={**form, **fields}, files=files)
+        return status_outcome(response.status_code, response.headers.get("location", ""))
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def frontends(
     console_client: RapClient, tiny_photo: bytes, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, tuple[str, Run]]]:
-    """name -> (platform, run one case): one console, one Telegram app polling a fake Bot API, and
-    the Discord bot's command tree, all on the module's client."""
+    """name -> (platform, run one case): one console, one Telegram app polling a fake Bot API, the
+    Discord bot's command tree, and the web gallery's app (signed in with console links), all on the
+    module's client."""
     from bot.discord_bot.app import RapBot
     from bot.discord_bot.frontend import Frontend
     from bot.discord_bot.settings import DiscordSettings
     from bot.telegram_bot.app import build_application
+    from bot.web.app import create_app
+    from bot.web.settings import WebSettings
+
+    web = create_app(WebSettings(public_url=WEB_URL, session_secret=WEB_SECRET), console_client)
 
     folder = tmp_path_factory.mktemp("matrix")
     photo_path = folder / "ball.jpg"
@@ -266,30 +335,58 @@ async def frontends(
                     "console": ("console", lambda case: console_run(console_client, photo_path, case, folder)),
                     "telegram": ("telegram", lambda case: telegram_run(api, tiny_photo, case)),
                     "discord": ("discord", lambda case: discord_run(gateway, tiny_photo, case)),
+                    "web": ("console", lambda case: web_run(web, tiny_photo, case)),
                 }
             finally:
                 await application.updater.stop()
                 await application.stop()
 
 
-@pytest.mark.parametrize("frontend", ["console", "telegram", "discord"])
+@pytest.fixture(scope="module")
+def observed() -> Iterator[dict[tuple[str, str], str]]:
+    """(platform, user id) -> the outcome code of the last reply the dispatcher gave them."""
+    from bot import dispatch
+
+    codes: dict[tuple[str, str], str] = {}
+
+    def observe(who: Requester, reply: dispatch.Reply) -> None:
+        codes[(who.platform, who.user_id)] = reply.outcome
+
+    dispatch.observers.append(observe)
+    yield codes
+    dispatch.observers.remove(observe)
+
+
+@pytest.mark.parametrize("frontend", ["console", "telegram", "discord", "web"])
 @pytest.mark.parametrize(("command", "role"), CASES)
 async def test_every_frontend_ends_a_command_the_same_way(
     frontends: dict[str, tuple[str, Run]],
+    observed: dict[tuple[str, str], str],
     console_client: RapClient,
     tiny_photo: bytes,
     frontend: str,
     command: str,
     role: str,
 ) -> None:
+    if role in WEB_ONLY_ROLES and frontend != "web":
+        pytest.skip("a chat message always comes from a signed-in member of its chat")
+    if frontend == "web" and (command in NOT_ON_THE_WEB or (command == "export" and role in ("member", "moderator", "non-member"))):
+        pytest.skip("the gallery leaves this to the chats (its export is always the user's own)")
     platform, run = frontends[frontend]
     group = None if role == "private" else next(_ids)
     case = Case(command, role, next(_ids), next(_ids), group)
     await prepare(console_client, platform, case, tiny_photo)
+    observed.clear()
 
     said = await run(case)
 
-    expected = EXPECTED[command][ROLES.index(role)]
-    assert outcome(said) == expected, f"{frontend} said: {said}"
-    if expected == DONE:
+    if frontend == "web":
+        code = said
+    elif said.startswith(DISCORD_REFUSED):  # Discord itself refused it for the context (a DM, a server)
+        code = CONTEXT
+    else:
+        code = observed.get((platform, str(case.actor)), "no reply")
+    expected = WEB_ONLY_EXPECTED[role] if role in WEB_ONLY_ROLES else EXPECTED[command][ROLES.index(role)]
+    assert code == expected, f"{frontend} ended {code}: {said}"
+    if expected == DONE and frontend != "web":
         assert DONE_SAYS[command] in said, f"{frontend} said: {said}"

@@ -188,6 +188,33 @@ class FakeDiscord:
         await asyncio.gather(*pressed)  # the view runs the press in a task of its own
         return self._last_since(before, interaction.id)
 
+    async def post(self, who: Person, guild: int | None, *uploads: Upload, content: str = "") -> discord.Message:
+        """A message `who` posts in the server's channel (or their DM with the bot), not a command:
+        a MESSAGE_CREATE through discord.py's own parser and event dispatch. As Discord does, a server
+        message that does not mention the bot carries its attachments only with the Message Content
+        intent. Returns once the bot's listeners (and the work they started) are done."""
+        from bot import indexing
+
+        self._connect()
+        channel_id = str(guild + 1 if guild else who.id + 1)
+        readable = guild is None or self.bot.intents.message_content or f"<@{APPLICATION_ID}>" in content
+        attachments: list[dict[str, Any]] = []
+        for upload in uploads if readable else ():
+            resolved: dict[str, Any] = {}
+            attachment_id = self._upload(upload, resolved)
+            attachments.append(resolved["attachments"][str(attachment_id)])
+        payload = self._message(snowflake(), content if readable else "")
+        payload |= {"channel_id": channel_id, "author": who.payload, "attachments": attachments}
+        if guild is not None:
+            payload |= {"guild_id": str(guild), "member": self._member(who, guild, with_user=False)}
+        before = asyncio.all_tasks()
+        self.state.parse_message_create(payload)  # type: ignore[arg-type]
+        message = self.state._get_message(int(payload["id"]))
+        await asyncio.gather(*(asyncio.all_tasks() - before))
+        await indexing.settle()
+        assert message is not None
+        return message
+
     async def timeout(self, message: Seen) -> Seen:
         """Let the buttons under `message` expire (as if nobody pressed them in time)."""
         self._connect()

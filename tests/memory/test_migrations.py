@@ -24,8 +24,8 @@ from memory.store import MemoryStore
 from memory.types import Actor
 from rapbot.cli import app
 
-TABLES = {"scopes", "concepts", "views", "audit_events"}
-HEAD = "0003"
+TABLES = {"scopes", "concepts", "views", "audit_events", "dead_letters"}
+HEAD = "0007"
 
 
 def _tables(url: str) -> set[str]:

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from model.draw import PALETTE, annotate, to_jpeg
+from model.draw import PALETTE, annotate, place_tags, to_jpeg
 
 
 def _photo() -> Image.Image:
@@ -65,3 +65,19 @@ def test_to_jpeg_encodes_a_decodable_jpeg_and_flattens_alpha() -> None:
     assert blob[:2] == b"\xff\xd8"
     decoded = Image.open(io.BytesIO(blob))
     assert decoded.format == "JPEG" and decoded.size == (64, 48)
+
+
+def test_numbered_labels_of_boxes_in_the_same_place_do_not_overlap() -> None:
+    """Candidates often nest or share a corner (a dog, its head, the dog and its bed): their number
+    tags are placed apart, every one inside the image."""
+    boxes = [(100.0, 100.0, 300.0, 250.0), (102.0, 101.0, 290.0, 240.0), (100.0, 98.0, 200.0, 200.0)]
+    boxes += [(0.0, 0.0, 60.0, 40.0), (3.0, 2.0, 50.0, 30.0), (105.0, 99.0, 120.0, 115.0)]
+    tags = place_tags(boxes, [(24.0, 20.0)] * len(boxes), 400, 300)
+    for i, a in enumerate(tags):
+        assert 0 <= a[0] and a[2] <= 400 and 0 <= a[1] and a[3] <= 300, a
+        for b in tags[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    # Drawn: each number's tag keeps its own colour somewhere on the photo.
+    out = annotate(_photo(), boxes, [str(i) for i in range(1, 7)])
+    colours = {colour for _, colour in out.getcolors(maxcolors=100000) or []}
+    assert all(PALETTE[i] in colours for i in range(6))

@@ -506,3 +506,26 @@ def test_the_serving_engine_sends_each_question_straight_to_the_server(model_dir
     engine.close()
     assert answers == {seed: f"seed={seed} ok" for seed in range(3)}
     assert fake.most_in_flight > 1 and engine.stats()["generate"]["batches"] == 0
+
+
+def test_reference_photos_carry_their_view_id_as_multimodal_uuid(model_dir: Path, fake: FakeVllm) -> None:
+    """Concept photos encoded once on vLLM: each stored reference photo is sent with a `uuid` made of
+    its view id (vLLM's multi_modal_uuids), the same in every request that shows it, so the server's
+    encoder cache hits; the query photo has none (vLLM hashes it); a changed photo is a new uuid."""
+    import dataclasses
+
+    from model.types import view_key
+    from model.vllm import media_uuid
+
+    bo_id, mam_id = view_key(7, b"bo"), view_key(8, b"mam")
+    bo = dataclasses.replace(BO, view_id=bo_id)
+    mam = dataclasses.replace(MAM, view_id=mam_id)
+    generator = generator_for(model_dir, fake.url)
+    generator.generate(QUERY, [bo, mam], QUESTION, max_new_tokens=4, seed=1)
+    generator.generate(None, [mam], "what does <mam> like?", max_new_tokens=4, seed=1)
+    generator.generate(QUERY, [dataclasses.replace(bo, view_id=view_key(7, b"new photo"))], QUESTION, max_new_tokens=4)
+    parts = [[p for p in body["messages"][0]["content"] if p["type"] == "image_url"] for body in fake.bodies]
+    assert [p.get("uuid") for p in parts[0]] == [None, media_uuid(SERVED, bo_id), media_uuid(SERVED, mam_id)]
+    assert [p.get("uuid") for p in parts[1]] == [media_uuid(SERVED, mam_id)]
+    assert parts[2][1]["uuid"] != parts[0][1]["uuid"]
+    assert_same_pixels(decode_image(parts[1][0]), pad_to_square(MAM.image, FILL))  # the photo still travels

@@ -64,7 +64,8 @@ async def test_an_album_addphoto_says_what_was_added_and_what_was_not(
     ann.photo(photos["astronaut"], media_group_id="full")
     added = (await bot.api.wait_for_replies(ann.chat_id, before))[0]
     assert added.startswith("added 1 of 3 photos to <kitty>") and "[2 photos]" in added, added
-    assert "not added: photos 2 to 3:" in added and "already has 2 photos" in added, added
+    assert "photo 2 not added:" in added and "already has 2 photos" in added, added
+    assert "not tried: photo 3 " in added, added
 
 
 # ---------------------------------------------------------------- start-up

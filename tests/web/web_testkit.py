@@ -32,6 +32,7 @@ SECRET = "a-session-secret-for-tests-only-0123456789abcdef"
 CLIENT_ID = "1234567890"
 CLIENT_SECRET = "discord-client-secret-for-tests"
 
+BODY_READ_TIMEOUT_S = 2.0  # the gallery's, so a slow-body test is quick
 ALICE, BOB, CAROL = 111, 222, 333  # Telegram users
 DAVE = "444"  # a Discord user
 CLUB, OTHER = -1001, -1002  # Telegram groups: alice moderates the club, bob is a member; carol alone in other
@@ -94,15 +95,33 @@ class Gallery:
     url: str
     client: RapClient
     platforms: FakePlatforms
+    app: Any = None  # the FastAPI app served (its state: app.state.web)
 
     def browser(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"accept": "text/html"}, timeout=120)
 
     def sign_in(self, user_id: int) -> httpx.Client:
         http = self.browser()
-        response = http.post("/auth/telegram/webapp", data={"init_data": init_data(user_id)})
+        response = self.post_init_data(http, init_data(user_id))
         assert response.status_code == 200, response.text
         return http
+
+    @staticmethod
+    def nonce(http: httpx.Client, path: str = "/tg") -> str:
+        """The sign-in nonce a page gives this browser (the Mini App page's body data-nonce, or
+        the Login Widget's auth URL state on /login)."""
+        page = http.get(path).text
+        marker = 'data-nonce="' if path == "/tg" else "/auth/telegram/widget?state="
+        start = page.index(marker) + len(marker)
+        return page[start : page.index('"', start)]
+
+    def post_init_data(self, http: httpx.Client, data: str, **kwargs: Any) -> httpx.Response:
+        """What the Mini App page's script does: post initData with the page's nonce."""
+        return http.post("/auth/telegram/webapp", data={"init_data": data, "nonce": self.nonce(http)}, **kwargs)
+
+    def widget_sign_in(self, http: httpx.Client, params: dict[str, str]) -> httpx.Response:
+        """The Login Widget's redirect back, to the auth URL /login gave it (with its state)."""
+        return http.get("/auth/telegram/widget", params={**params, "state": self.nonce(http, "/login")})
 
     def csrf(self, http: httpx.Client, path: str = "/") -> str:
         page = http.get(path).text
@@ -179,12 +198,13 @@ def gallery(web_client: RapClient, platforms: FakePlatforms) -> Iterator[Gallery
             discord_api_base=f"{fake_url}/api",
             discord_authorize_url=f"{fake_url}/oauth2/authorize",
             telegram_bot_username="rapbot_test_bot",
+            body_read_timeout_s=BODY_READ_TIMEOUT_S,
         )
         platforms.discord_redirect_uri = f"{server.url}/auth/discord/callback"
         telegram = TelegramSettings(token=TOKEN, base_url=f"{fake_url}/bot", base_file_url=f"{fake_url}/file/bot")
         holder["app"] = build_app(settings, web_client, telegram, close_client=False)
         with server as url:
-            yield Gallery(url, web_client, platforms)
+            yield Gallery(url, web_client, platforms, holder["app"])
 
 
 class _Deferred:

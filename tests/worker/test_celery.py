@@ -41,7 +41,6 @@ def settings_for_run(**overrides: Any) -> WorkerSettings:
         "pipeline_queue": f"test-{run}-gpu",
         "store_queue": f"test-{run}-store",
         "reply_max_new_tokens": 16,
-        "client_timeout_s": 240,
     }
     values.update(overrides)
     return WorkerSettings(**values)
@@ -258,7 +257,7 @@ async def test_a_worker_process_killed_mid_task_is_replaced_and_the_request_answ
 
 
 async def test_postgres_down_is_a_clear_error(alice: Requester, tmp_path: Path) -> None:
-    settings = settings_for_run(client_timeout_s=120)
+    settings = settings_for_run()
     client = CeleryClient(settings)
     # Nothing listens on port 1: the worker cannot open the memory store.
     worker = start_subprocess_worker(settings, "postgresql+psycopg://rapbot@127.0.0.1:1/rapbot", tmp_path / "log")

@@ -38,7 +38,6 @@ def run_settings() -> WorkerSettings:
         pipeline_queue=f"test-{run}-gpu",
         store_queue=f"test-{run}-store",
         reply_max_new_tokens=16,
-        client_timeout_s=240,
     )
 
 

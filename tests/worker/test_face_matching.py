@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 from worker_testkit import remember_whole
 
+from bot.replies import feedback_done
 from memory.store import MemoryStore
 from memory.types import ViewInfo, is_face_encoder
 from worker.schemas import Requester
@@ -158,6 +159,8 @@ async def test_yes_and_no_about_a_face_teach_her_face(
     assert seen.name == "eileen" and seen.feedback_id
     confirmed = await client.feedback(eileen, seen.feedback_id, "eileen", True)
     assert confirmed.view_count == 1  # a face is no photo
+    assert confirmed.face_count == 2  # ... and the reply says a face was learned, with the count that changed
+    assert feedback_done(confirmed, True) == "thanks: I added that face to <eileen> (2 faces; photos: 1)."
     faces = [view for view in stored_views(store, eileen, "eileen") if is_face_encoder(view.encoder)]
     assert len(faces) == 2  # her first face and the confirmed mirrored one
 
@@ -166,5 +169,6 @@ async def test_yes_and_no_about_a_face_teach_her_face(
     assert lookalike.feedback_id
     rejected = await client.feedback(eileen, lookalike.feedback_id, None, False)
     assert (rejected.view_count, rejected.negative_count) == (1, 1)
+    assert "that face is not <eileen>" in feedback_done(rejected, False)
     assert "eileen" not in {r.name for r in (await client.answer(eileen, darker, None)).recognised}
     assert [r.name for r in (await client.answer(eileen, jpeg(astronaut), None)).recognised] == ["eileen"]

@@ -158,9 +158,7 @@ def test_batch_sizes_come_from_the_engine_at_each_scrape(server_for: Any) -> Non
 
 def test_queue_depth_and_dead_letters_from_redis(server_for: Any, redis: Redis) -> None:
     run = uuid.uuid4().hex[:8]
-    settings = WorkerSettings(
-        redis_url=REDIS_URL, pipeline_queue=f"test-{run}-gpu", store_queue=f"test-{run}-store", client_timeout_s=240
-    )
+    settings = WorkerSettings(redis_url=REDIS_URL, pipeline_queue=f"test-{run}-gpu", store_queue=f"test-{run}-store")
     dead_key = f"test-{run}-deadletters"
     app = make_celery(settings)
     try:
@@ -299,7 +297,7 @@ async def test_a_bot_wires_metrics_and_health_from_its_celery_client() -> None:
     from worker.transport.celery_client import CeleryClient
 
     port = free_port()
-    settings = WorkerSettings(redis_url=REDIS_URL, metrics_port=port, client_timeout_s=240)
+    settings = WorkerSettings(redis_url=REDIS_URL, metrics_port=port)
     inner = CeleryClient(settings)
     try:
         client = metered.observe_frontend(inner, settings, configure_logs=False)

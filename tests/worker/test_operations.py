@@ -48,7 +48,10 @@ def test_networks_go_to_the_pipeline_queue_and_the_rest_to_the_store() -> None:
         "choose",
         "add_view",
         "answer",
+        "index_photo",  # detect + embed, no generation (docs/index.md)
+        "find_photos",  # embeds the query's text
     }
+    assert {name for name, op in OPERATIONS.items() if op.background} == {"index_photo"}  # the lowest priority
     assert queue_of("feedback") == STORE  # never waits behind a generation
 
 

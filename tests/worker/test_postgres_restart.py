@@ -26,6 +26,7 @@ from worker.schemas import Requester
 from worker.settings import WorkerSettings
 from worker.transport.local import LocalClient
 
+pytestmark = pytest.mark.faults
 GROUP = Requester(platform="console", user_id="ann", chat_kind="group", chat_id="family", moderator=True)
 
 

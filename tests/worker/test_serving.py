@@ -117,7 +117,7 @@ def _maps(pid: int) -> str:
 async def test_a_store_worker_answers_alone_and_never_loads_a_network(
     database_url: str, alice: Requester, tmp_path: Path
 ) -> None:
-    settings = settings_for_run(client_timeout_s=120)
+    settings = settings_for_run()
     client = CeleryClient(settings)
     log = tmp_path / "store.log"
     worker = start_subprocess_worker(settings, database_url, log, role="store")

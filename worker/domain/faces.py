@@ -1,7 +1,7 @@
 """People by face: the face view stored next to a remembered crop's CLIP view, and the rule that
 decides who a query photo shows when faces are visible in it.
 
-The rule (DESIGN.md, "People"): faces are looked for in the WHOLE query photo. A concept that has a
+The rule (docs/architecture.md, "People"): faces are looked for in the WHOLE query photo. A concept that has a
 face view is judged by face whenever any face is visible: recognised when one of the visible faces
 is theirs (at the face's box, with the face similarity), ruled out otherwise, whatever CLIP says.
 When no face is visible, every concept is judged by CLIP as before. Concepts without face views
@@ -20,6 +20,7 @@ from PIL import Image
 
 from memory.errors import DuplicatePhoto, QuotaExceeded
 from memory.types import Actor, ConceptInfo, NewView, is_face_encoder
+from model.draw import to_jpeg
 from model.types import Box, Face, FaceFinder
 from worker.domain.learning import pool_unvetoed
 
@@ -65,8 +66,6 @@ def face_view(finder: FaceFinder, crop: Image.Image, origin: tuple[float, float]
     face = largest_face(finder, crop)
     if face is None:
         return None
-    from model.draw import to_jpeg
-
     x1, y1, x2, y2 = face.box
     left, top = origin
     face_crop = crop.crop((int(x1), int(y1), max(round(x2), int(x1) + 1), max(round(y2), int(y1) + 1)))

@@ -13,6 +13,10 @@ log = logging.getLogger(__name__)
 
 INTERNAL = "internal"
 DATABASE_DOWN_MESSAGE = "The memory database is not reachable right now. Nothing was changed; please try again later."
+DATABASE_LOST_MESSAGE = (
+    "The memory database stopped answering while saving, so I could not confirm whether it was saved. "
+    "Please look (/concepts or /show) before trying again."
+)
 
 
 ENGINE_DOWN_MESSAGE = "The model server is not reachable right now. Nothing was changed; please try again later."
@@ -25,11 +29,15 @@ def as_rap_error(exc: BaseException) -> RapError:
     if isinstance(exc, StoreUnavailable):
         # Our own words: the store's message may name the database's address.
         log.error("memory store unavailable: %s", type(exc.__cause__ or exc).__name__)
-        return RapError(BACKEND_DOWN, DATABASE_DOWN_MESSAGE)
+        # "Nothing was changed" only when that is known: every write of a request is one
+        # transaction, so a failure before its commit changed nothing; one during the commit may have.
+        return RapError(BACKEND_DOWN, DATABASE_DOWN_MESSAGE if exc.nothing_changed else DATABASE_LOST_MESSAGE)
     if isinstance(exc, MemoryStoreError):
         return RapError(exc.code, exc.message)
-    if type(exc).__name__ == "WeightsMissing":  # model.weights.WeightsMissing: its message says how to fix it
-        return RapError(MODEL_MISSING, str(exc))
+    if type(exc).__name__ == "WeightsMissing":  # model.weights.WeightsMissing: every missing weight, once
+        from model.weights import WeightsMissing, missing_weights_message
+
+        return RapError(MODEL_MISSING, missing_weights_message(exc) if isinstance(exc, WeightsMissing) else str(exc))
     if is_out_of_memory(exc):
         return RapError(OUT_OF_MEMORY, "The model ran out of memory on this photo. Try a smaller photo, or later.")
     if isinstance(exc, DeadlinePassed) or type(exc).__name__ == "SoftTimeLimitExceeded":

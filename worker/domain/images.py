@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from model.bounds import fit_within
 from worker.errors import BAD_IMAGE, RapError
+from worker.settings import WorkerSettings
 
 # iPhones send HEIC; registering the opener also keeps ultralytics' own Image.open hook (which
 # imports pi_heif) from failing on files that are not images at all.
@@ -34,8 +35,6 @@ def decode_image(
     RapError(BAD_IMAGE) saying what is wrong. `max_aspect` / `max_side` left out: the
     RAPBOT_MAX_PHOTO_ASPECT / RAPBOT_MAX_PHOTO_SIDE settings."""
     if max_aspect is None or max_side is None:
-        from worker.settings import WorkerSettings
-
         defaults = WorkerSettings()
         max_aspect = defaults.max_photo_aspect if max_aspect is None else max_aspect
         max_side = defaults.max_photo_side if max_side is None else max_side

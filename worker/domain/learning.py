@@ -1,4 +1,4 @@
-"""A memory that learns from the chat (DESIGN.md, "Learning memory"). After a photo answer
+"""A memory that learns from the chat (docs/architecture.md, "Learning memory"). After a photo answer
 recognises a concept, the crop it was recognised in waits server-side, with the embedding it was
 searched with, under a feedback id (RAPBOT_FEEDBACK_TTL_S). "Yes, that's bo" adds the crop as a
 new view of bo; "no" adds it as a negative view of bo, and from then on a crop closer to one of bo's

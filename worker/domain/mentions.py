@@ -51,6 +51,19 @@ def mentioned_names(text: str, names: Sequence[str]) -> list[str]:
     return [name for _, name in sorted(found.values())]
 
 
+def unknown_names(text: str, known: Sequence[str]) -> list[str]:
+    """The `<name>`s of the text that are none of `known` (the stored names it mentions), as typed,
+    each once: the reply says that nothing here has that name."""
+    keys = {name_key(name) for name in known}
+    unknown: dict[str, str] = {}
+    for match in _BRACKETED.finditer(text):
+        name = " ".join(match.group()[1:-1].split())
+        key = name_key(name)
+        if key and key not in keys:
+            unknown.setdefault(key, name)
+    return list(unknown.values())
+
+
 def _explicit_position(folded: str, key: str) -> int:
     """Where `<key>` or `@key` (not followed by more of a word) first occurs, or -1."""
     bracketed = folded.find(f"<{key}>")
@@ -68,7 +81,7 @@ def common_words(text: str) -> frozenset[str]:
 
 @lru_cache(maxsize=64)
 def _stop_words(languages: frozenset[str]) -> frozenset[str]:
-    import stopwordsiso
+    import stopwordsiso  # its word lists load on the first question that needs them, not at import
 
     return frozenset(name_key(word) for word in stopwordsiso.stopwords(languages))
 
@@ -77,6 +90,7 @@ def _stop_words(languages: frozenset[str]) -> frozenset[str]:
 def _identifier() -> Any:
     """py3langid's identifier (about a second to load, once), limited to the languages that have a
     stop-word list, so the probability is shared among the languages that can change the answer."""
+    # Loaded on the first question that needs them (about a second), not when the worker imports.
     import stopwordsiso
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 

@@ -4,13 +4,17 @@ retrieved and the named concepts). Blocking; the clients run it in a thread or a
 
 Product choice beyond RAP: RAP never uses the whole photo as a retrieval query. When the detector
 finds no box at all, we search with the whole photo, so a concept remembered as a whole photo (no
-box found when it was remembered) stays findable."""
+box found when it was remembered) stays findable.
+
+One module (over 400 lines) because remember, retrieve and generate share the detection, cropping
+and scoring steps; what each uses on its own already lives beside it (faces, learning, matching,
+mentions, grounding, images)."""
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,18 +24,19 @@ from PIL import Image
 
 from memory import validation
 from memory.errors import DuplicateName
-from memory.reembed import scopes_awaiting
 from memory.types import Actor, ConceptInfo, NewView, is_face_encoder
 from model.answers import yes_no
 from model.batching import check_deadline
+from model.draw import annotate, to_jpeg
 from model.prompt import CAPTION_QUESTION
-from model.types import ConceptRef, Detection, ModelBundle
+from model.types import ConceptRef, Detection, ModelBundle, view_key
 from worker.domain.faces import FaceVerdict, face_view, has_face_views, judge_faces, store_face_view
 from worker.domain.grounding import boxes_to_draw, grounded_in_photo
 from worker.domain.images import decode_image
+from worker.domain.indexing import lookalike_groups
 from worker.domain.learning import offer_feedback, pool_unvetoed
 from worker.domain.matching import Subject, pick_subject
-from worker.domain.mentions import mentioned_names
+from worker.domain.mentions import mentioned_names, unknown_names
 from worker.domain.pending import PendingRemember, PendingStore
 from worker.domain.timing import note_generation, stage
 from worker.domain.vocabulary import GENERAL_VOCABULARY
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
     from memory.store import MemoryStore
 
 SEARCH_K = 2  # nearest views per crop, as in RAP
+_GENERAL = frozenset(GENERAL_VOCABULARY)
 
 
 @dataclass(frozen=True)
@@ -77,19 +83,36 @@ class Pipeline:
 
     # ---- images and networks -------------------------------------------------------------
     def decode(self, data: bytes) -> Image.Image:
-        return decode_image(
-            data,
-            max_bytes=self.settings.max_photo_bytes,
-            max_pixels=self.settings.max_photo_pixels,
-            max_aspect=self.settings.max_photo_aspect,
-            max_side=self.settings.max_photo_side,
-        )
+        with stage("decode"):
+            return decode_image(
+                data,
+                max_bytes=self.settings.max_photo_bytes,
+                max_pixels=self.settings.max_photo_pixels,
+                max_aspect=self.settings.max_photo_aspect,
+                max_side=self.settings.max_photo_side,
+            )
 
-    def _detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
+    def _detect(self, image: Image.Image, classes: Sequence[str], keep: Sequence[str] | None = None) -> list[Detection]:
         if not classes:
             return []
         with stage("detect"):
-            return self.bundle.detector.detect(image, list(classes))
+            if keep is None:
+                return self.bundle.detector.detect(image, list(classes))
+            return self.bundle.detector.detect(image, list(classes), keep=list(keep))
+
+    def detect_categories(self, image: Image.Image, categories: Collection[str]) -> list[Detection]:
+        """Boxes of a memory's `categories` in `image`. When they are all in the general vocabulary
+        (remember stores the detector's label or CLIP's pick from it), the detector runs with the
+        whole vocabulary and keeps only these categories' scores per photo (before its non-maximum
+        suppression): every such photo then asks for the same class list, so photos of different
+        memories share a detection batch (model/engine.py), and a photo's boxes never depend on its
+        neighbours. A memory with a category of its own asks for its own list, batched apart."""
+        wanted = sorted(set(categories))
+        if not wanted:
+            return []
+        if _GENERAL.issuperset(wanted):
+            return self._detect(image, GENERAL_VOCABULARY, keep=wanted)
+        return self._detect(image, wanted)
 
     def _embed(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
         with stage("embed"):
@@ -229,29 +252,43 @@ class Pipeline:
     ) -> Stored:
         check_deadline("remember")  # its client gave up: storing now would be a ghost write
         first = prepared[0]
-        try:
-            concept = self.store.add_concept(
-                scope_id, actor, name, description, first.category, first.view, request_id=request_id
-            )
-        except DuplicateName:
-            existing = self._find(scope_id, name)
-            if existing is not None and existing.created_by == actor.user_id and self._has_photo(existing, first.view):
-                # A retry of a remember that was in fact stored (its reply never came): say so.
-                raise RapError(
-                    ALREADY_SAVED,
-                    f"<{existing.name}> is already in this memory with this photo: you saved it earlier. "
-                    f"/show {existing.name} shows it.",
-                ) from None
-            raise
-        for i, extra in enumerate(prepared[1:], start=1):
-            concept = self.store.add_view(
-                scope_id, actor, concept.name, extra.view, request_id=f"{request_id}:{i}" if request_id else None
-            )
-        for i, each in enumerate(prepared):
-            if each.face is not None:
-                face_request = f"{request_id}:{i}:face" if request_id else None
-                store_face_view(self.store, scope_id, actor, concept.name, each.face, face_request)
-        return Stored(concept=concept, views_added=len(prepared))
+        # ONE transaction: the concept, every photo and every face, or nothing at all (and the
+        # store checks the deadline again right before it commits).
+        with self.store.unit_of_work():
+            try:
+                concept = self.store.add_concept(
+                    scope_id, actor, name, description, first.category, first.view, request_id=request_id
+                )
+                rest, added = list(enumerate(prepared))[1:], len(prepared)
+            except DuplicateName:
+                existing = self._find(scope_id, name)
+                if (
+                    existing is None
+                    or existing.created_by != actor.user_id
+                    or not self._has_photo(existing, first.view)
+                ):
+                    raise
+                # A retry of a remember that was in fact stored (its reply never came), maybe only in
+                # part (an album stored photo by photo before this was one transaction): add what is
+                # missing, or say it is all there.
+                held = {view.image_jpeg for view in self.store.views(existing.id)}
+                rest = [(i, each) for i, each in enumerate(prepared) if each.view.image_jpeg not in held]
+                concept, added = existing, len(rest)
+                if not rest:
+                    raise RapError(
+                        ALREADY_SAVED,
+                        f"<{existing.name}> is already in this memory with this photo: you saved it earlier. "
+                        f"/show {existing.name} shows it.",
+                    ) from None
+            for i, extra in rest:
+                concept = self.store.add_view(
+                    scope_id, actor, concept.name, extra.view, request_id=f"{request_id}:{i}" if request_id else None
+                )
+            for i, each in enumerate(prepared):
+                if each.face is not None:
+                    face_request = f"{request_id}:{i}:face" if request_id else None
+                    store_face_view(self.store, scope_id, actor, concept.name, each.face, face_request)
+        return Stored(concept=concept, views_added=added)
 
     # ---- add a view ----------------------------------------------------------------------
     def add_view(
@@ -263,10 +300,11 @@ class Pipeline:
         # Look for the concept's own category first; the strongest box of it is the new view.
         prepared = self._prepare_view(image, self._subject(image, [concept.category]).strongest)
         check_deadline("add a photo")  # the store refuses the very same photo twice (a retry)
-        added = self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
-        if prepared.face is not None:
-            face_request = f"{request_id}:face" if request_id else None
-            store_face_view(self.store, scope_id, actor, added.name, prepared.face, face_request)
+        with self.store.unit_of_work():  # the photo and its face, or neither
+            added = self.store.add_view(scope_id, actor, name, prepared.view, request_id=request_id)
+            if prepared.face is not None:
+                face_request = f"{request_id}:face" if request_id else None
+                store_face_view(self.store, scope_id, actor, added.name, prepared.face, face_request)
         return added
 
     def _has_photo(self, concept: ConceptInfo, view: NewView) -> bool:
@@ -286,7 +324,9 @@ class Pipeline:
         if image_bytes is None and not text:
             raise RapError(BAD_REQUEST, "Send a photo, a question, or both.")
         image = self.decode(image_bytes) if image_bytes is not None else None
-        seen, beyond, offers = self._recognise(image, scope_ids, thresholds) if image is not None else ([], [], {})
+        seen, beyond, offers, unsure = (
+            self._recognise(image, scope_ids, thresholds) if image is not None else ([], [], {}, [])
+        )
         named = self._named(text, scope_ids) if text else []
 
         # RAP puts the concepts named in the text first, uncapped; then what was seen, up to topK.
@@ -295,8 +335,10 @@ class Pipeline:
         for concept, similarity, box in seen:
             chosen[concept.id] = (concept, similarity, box)
         refs = [
-            ConceptRef(name=c.name, info=c.description, image=self._first_view(c), box=box, score=similarity)
-            for c, similarity, box in chosen.values()
+            ConceptRef(name=c.name, info=c.description, image=photo, box=box, score=similarity, view_id=view_id)
+            for (c, similarity, box), (photo, view_id) in zip(
+                chosen.values(), (self._reference(c) for c, _, _ in chosen.values()), strict=True
+            )
         ]
         recognised = [
             Recognised(name=c.name, similarity=similarity, box=box, feedback_id=offers.get(c.id) if box else None)
@@ -319,7 +361,8 @@ class Pipeline:
         names = [r.name for r in kept]
         grounded = grounded_in_photo(answer_text, question, names, image.size) if image is not None else []
         boxes, labels = boxes_to_draw(kept, grounded)
-        annotated = _annotate(image, boxes, labels) if image is not None and boxes else None
+        with stage("draw"):
+            annotated = _annotate(image, boxes, labels) if image is not None and boxes else None
         return AnswerResult(
             text=answer_text,
             recognised=kept,
@@ -329,6 +372,8 @@ class Pipeline:
             dropped=generation.dropped,
             left_out=[c.name for c in beyond if c.id not in chosen],
             memory_updating=image is not None and self._awaiting_reembed(scope_ids),
+            lookalikes=unsure,
+            unknown=unknown_names(text, [c.name for c in named]),
         )
 
     def _awaiting_reembed(self, scope_ids: Sequence[int]) -> bool:
@@ -339,26 +384,28 @@ class Pipeline:
         stored = self.store.encoders(scope_ids)
         if not any(other != encoder_id and not is_face_encoder(other) for other in stored):
             return False  # the usual case: one query, no more
-        return bool(scopes_awaiting(self.store.engine, scope_ids, encoder_id))
+        return bool(self.store.awaiting_reembed(scope_ids, encoder_id))
 
     def _recognise(
         self, image: Image.Image, scope_ids: Sequence[int], thresholds: dict[int, float]
-    ) -> tuple[list[tuple[ConceptInfo, float, Box]], list[ConceptInfo], dict[int, str]]:
+    ) -> tuple[list[tuple[ConceptInfo, float, Box]], list[ConceptInfo], dict[int, str], list[list[str]]]:
         """Concepts seen in the photo, best first, at most the generator's topK; those seen beyond
-        it (left out of the prompt, named in the reply); and the feedback id (worker/domain/learning.py)
-        under which the crop each was seen in waits for yes / no, by concept id."""
+        it (left out of the prompt, named in the reply); the feedback id (worker/domain/learning.py)
+        under which the crop each was seen in waits for yes / no, by concept id; and the look-alikes
+        (concepts within the margin of each other on one crop: worker/domain/indexing.py)."""
         encoder_id = self.bundle.encoder.encoder_id
         stored = self.store.encoders(scope_ids)
         if encoder_id not in stored:
-            return [], [], {}  # nothing stored with this encoder: nothing to compare with
-        detections = self._detect(image, sorted(self.store.categories(scope_ids)))
+            return [], [], {}, []  # nothing stored with this encoder: nothing to compare with
+        detections = self.detect_categories(image, self.store.categories(scope_ids))
         whole: Box = (0.0, 0.0, float(image.width), float(image.height))
         boxes = [det.box for det in detections] or [whole]  # no box at all: the whole photo (see above)
         crops = [image.crop(_int_box(box)) for box in boxes]
         queries = self._embed(crops)
         with stage("search"):
             # Per crop, then pooled without the concepts a rejected look-alike vetoes (learning.py).
-            hits = pool_unvetoed(self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K, pooled=False))
+            per_crop = self.store.search(scope_ids, queries, encoder_id, k=SEARCH_K, pooled=False)
+            hits = pool_unvetoed(per_crop)
         kept = [hit for hit in hits if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0)]
         kept.sort(key=lambda hit: hit.similarity, reverse=True)
         # People by face (worker/domain/faces.py): with a face visible, faces judge whoever has a face view.
@@ -396,7 +443,7 @@ class Pipeline:
                     match.box,
                 )
         beyond = [concept for concept, _, _ in by_face[limit:]] + [hit.concept for hit in kept[room:]]
-        return seen, beyond, offers
+        return seen, beyond, offers, lookalike_groups(per_crop, thresholds)
 
     def _judge_faces(self, image: Image.Image, scope_ids: Sequence[int], stored: Sequence[str]) -> FaceVerdict:
         if self.bundle.faces is None:
@@ -410,8 +457,14 @@ class Pipeline:
         return [by_name[name] for name in mentioned_names(text, [concept.name for concept in concepts])]
 
     def _first_view(self, concept: ConceptInfo) -> Image.Image:
+        return self._reference(concept)[0]
+
+    def _reference(self, concept: ConceptInfo) -> tuple[Image.Image, str]:
+        """The concept's reference photo for the prompt (its first photo) and that view's id
+        (model.types.view_key), under which the generator encodes it once."""
         photos = [view for view in self.store.views(concept.id) if not is_face_encoder(view.encoder)]
-        return Image.open(io.BytesIO(photos[0].image_jpeg)).convert("RGB")
+        first = photos[0]
+        return Image.open(io.BytesIO(first.image_jpeg)).convert("RGB"), view_key(first.id, first.image_jpeg)
 
 
 def _int_box(box: Box) -> tuple[int, int, int, int]:
@@ -422,14 +475,10 @@ def _int_box(box: Box) -> tuple[int, int, int, int]:
 
 
 def _jpeg(image: Image.Image) -> bytes:
-    from model.draw import to_jpeg
-
     return to_jpeg(image)
 
 
 def _annotate(image: Image.Image, boxes: Sequence[Box], labels: Sequence[str]) -> bytes:
-    from model.draw import annotate, to_jpeg
-
     return to_jpeg(annotate(image, list(boxes), list(labels)))
 
 

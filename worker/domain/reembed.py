@@ -2,7 +2,7 @@
 
 Each scope's pending views are read in keyset pages, their stored crops embedded in batches, and
 the new vectors committed in one transaction per scope: searches in that scope use them from then
-on. A re-run skips what is done (memory/reembed.py says how "done" is known). At the end the
+on. A re-run skips what is done (memory/repositories/reembedding.py says how "done" is known). At the end the
 replaced views are deleted. Only the encoder is loaded: no detector, no generator."""
 
 from __future__ import annotations
@@ -12,21 +12,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from memory import reembed as sql
 from memory import validation
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from model.settings import ModelSettings
-    from model.types import ImageEncoder
+from model.encoder import ClipEncoder
+from model.profiles import network_specs
+from model.settings import ModelSettings
+from model.types import ImageEncoder
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +44,6 @@ class ReembedReport:
 def load_encoder(spec: str | None = None, settings: ModelSettings | None = None) -> ImageEncoder:
     """The encoder `spec` ("open_clip:<model>/<tag>"), default: the configured profile's. Raises
     ValueError for an id that names no known encoder (checked before any weight loads)."""
-    from model.encoder import ClipEncoder
-    from model.profiles import network_specs
-    from model.settings import ModelSettings
-
     settings = settings or ModelSettings()
     encoder = ClipEncoder(spec or network_specs(settings).encoder, settings)
     _ = encoder.dim  # an unknown model name fails here, with a clear message

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from memory.settings import MemorySettings
+from memory.store import MemoryStore
+from model.batching import check_deadline
+from model.engine import ServingEngine
+from model.profiles import load_bundle
+from model.types import ModelBundle
 from worker.client import OPERATIONS
 from worker.domain.failures import as_rap_error
 from worker.domain.pending import PendingStore
@@ -18,19 +24,15 @@ from worker.domain.service import RapService
 from worker.errors import BAD_REQUEST, RapError
 from worker.settings import WorkerSettings
 
-if TYPE_CHECKING:
-    from memory.settings import MemorySettings
-    from memory.store import MemoryStore
-    from model.engine import ServingEngine
-    from model.types import ModelBundle
-
 log = logging.getLogger(__name__)
+
+
+def _check_deadline_before_commit() -> None:
+    check_deadline("the write")
 
 
 def load_configured_bundle() -> ModelBundle:
     """The networks of RAPBOT_PROFILE; model/ loads each on first use."""
-    from model.profiles import load_bundle
-
     return load_bundle()
 
 
@@ -47,12 +49,13 @@ class Runtime:
         """`serve_models=False`: a store-only process (`rapbot worker --role store`) that loads and
         imports no network; requests that need one are refused."""
         self.store = store
+        # Every write, store-queue ones included, is checked against its request's deadline right
+        # before it commits: a request its client gave up on writes nothing, however late it wakes.
+        store.before_commit = _check_deadline_before_commit
         self.settings = settings
         self.engine: ServingEngine | None = None
         pipeline: Pipeline | None = None
         if serve_models:
-            from model.engine import ServingEngine
-
             self.engine = ServingEngine(bundle or load_configured_bundle())
             pipeline = Pipeline(store, self.engine.bundle, settings, pending)
         self.service = RapService(store, pipeline, pending)
@@ -67,9 +70,6 @@ class Runtime:
         *,
         serve_models: bool = True,
     ) -> Runtime:
-        from memory.settings import MemorySettings
-        from memory.store import MemoryStore
-
         memory_settings = memory_settings or MemorySettings()
         try:
             store = MemoryStore.open(memory_settings)

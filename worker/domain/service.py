@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from memory.errors import UnknownScope
-from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind, ViewInfo
-from worker.domain.learning import give_feedback
+from memory.photo_index import PhotoIndex
+from memory.types import Actor, ConceptInfo, ScopeInfo, ScopeKind, ViewInfo, is_face_encoder
+from worker.domain.indexing import ANSWERS, Indexer
+from worker.domain.learning import PendingFeedback, give_feedback
 from worker.domain.pending import PendingStore
 from worker.domain.pipeline import CandidatesFound, Pipeline
 from worker.errors import BAD_REQUEST, NO_FEEDBACK, RapError
+from worker.index_schemas import FindResult, IndexedPhotos, PhotoIndexStatus
 from worker.schemas import (
     AnswerResult,
     AuditItem,
@@ -22,6 +25,7 @@ from worker.schemas import (
     ConceptSummary,
     ErasureSummary,
     GroupSettings,
+    Permissions,
     RememberResult,
     Requester,
 )
@@ -53,6 +57,9 @@ class RapService:
         self._pipeline = pipeline
         self._pending = pending if pending is not None else (pipeline.pending if pipeline is not None else None)
         self._scope_ids: dict[tuple[str, ScopeKind, str], int] = {}
+        self._seen: set[tuple[int, str]] = set()  # (group scope id, member) recorded in members_seen
+        self._photo_index = PhotoIndex(store)  # the opt-in photo index (docs/index.md)
+        self._indexer: Indexer | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -61,26 +68,43 @@ class RapService:
         return self._pipeline
 
     # ---- who reads and writes what -----------------------------------------------------------
-    def scope_of(self, who: Requester) -> ScopeInfo:
-        """A DM reads and writes the user's memory; a group chat the group's. A scope's id never
-        changes, so it is remembered: later requests read the scope instead of upserting it."""
+    @staticmethod
+    def _scope_key(who: Requester) -> tuple[ScopeKind, str]:
         if who.chat_kind == "group":
             if not who.chat_id:
                 raise RapError(BAD_REQUEST, "A group request needs the group's chat id.")
-            key = (who.platform, ScopeKind.GROUP, who.chat_id)
-        else:
-            key = (who.platform, ScopeKind.USER, who.user_id)
+            return ScopeKind.GROUP, who.chat_id
+        return ScopeKind.USER, who.user_id
+
+    def scope_of(self, who: Requester) -> ScopeInfo:
+        """A DM reads and writes the user's memory; a group chat the group's. A scope's id never
+        changes, so it is remembered: later requests read the scope instead of upserting it. A
+        member asking in a group is remembered as seen there (once per process and pair): the
+        gallery asks a platform about a user's membership only in such groups."""
+        key = (who.platform, *self._scope_key(who))
         known = self._scope_ids.get(key)
         if known is not None:
             try:
-                return self.store.get_scope(known)
+                scope = self.store.get_scope(known)
             except UnknownScope:  # erased since: make it anew
                 self._scope_ids.pop(key, None)
+            else:
+                self._note_member(scope, who)
+                return scope
         scope = self.store.scope(*key)
         if len(self._scope_ids) >= SCOPE_CACHE_SIZE:
             self._scope_ids.clear()
         self._scope_ids[key] = scope.id
+        self._note_member(scope, who)
         return scope
+
+    def _note_member(self, scope: ScopeInfo, who: Requester) -> None:
+        if scope.kind != ScopeKind.GROUP or (scope.id, who.user_id) in self._seen:
+            return
+        self.store.note_member(scope.id, who.user_id)
+        if len(self._seen) >= SCOPE_CACHE_SIZE:
+            self._seen.clear()
+        self._seen.add((scope.id, who.user_id))
 
     @staticmethod
     def actor_of(who: Requester) -> Actor:
@@ -99,14 +123,24 @@ class RapService:
                 candidates=outcome.candidates,
                 annotated_image=outcome.annotated_jpeg,
             )
-        return RememberResult(status="stored", concept=summary(outcome.concept), views_added=outcome.views_added)
+        return RememberResult(
+            status="stored",
+            concept=summary(outcome.concept),
+            views_added=outcome.views_added,
+            lookalikes=self.indexer.lookalikes(scope, outcome.concept.id),
+        )
 
     def choose(self, who: Requester, pending_id: str, choice: int | str) -> RememberResult:
         scope = self.scope_of(who)
         stored = self.pipeline.choose(scope.id, self.actor_of(who), pending_id, choice)
         if stored is None:
             return RememberResult(status="cancelled")
-        return RememberResult(status="stored", concept=summary(stored.concept), views_added=stored.views_added)
+        return RememberResult(
+            status="stored",
+            concept=summary(stored.concept),
+            views_added=stored.views_added,
+            lookalikes=self.indexer.lookalikes(scope, stored.concept.id),
+        )
 
     def add_view(self, who: Requester, name: str, image: bytes, request_id: str | None = None) -> ConceptSummary:
         scope = self.scope_of(who)
@@ -114,7 +148,8 @@ class RapService:
 
     def answer(self, who: Requester, image: bytes | None, text: str | None) -> AnswerResult:
         scope = self.scope_of(who)
-        return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
+        with ANSWERS:  # the photo index waits while an answer runs (worker/domain/indexing.py)
+            return self.pipeline.answer([scope.id], {scope.id: self.store.effective_threshold(scope)}, image, text)
 
     # ---- the store alone ---------------------------------------------------------------------
     def feedback(self, who: Requester, feedback_id: str, name: str | None, correct: bool) -> ConceptSummary:
@@ -122,9 +157,14 @@ class RapService:
         scope = self.scope_of(who)
         if self._pending is None:
             raise RapError(NO_FEEDBACK, "This worker keeps no answers to learn from.")
-        return summary(
-            give_feedback(self.store, self._pending, scope.id, self.actor_of(who), feedback_id, name, bool(correct))
+        waiting = self._pending.get(feedback_id, PendingFeedback) if feedback_id else None
+        concept = give_feedback(
+            self.store, self._pending, scope.id, self.actor_of(who), feedback_id, name, bool(correct)
         )
+        if waiting is None or not is_face_encoder(waiting.encoder):
+            return summary(concept)
+        faces = sum(is_face_encoder(view.encoder) for view in self.store.views(concept.id))
+        return summary(concept).model_copy(update={"face_count": faces})  # a face was learned: say so
 
     def list_concepts(self, who: Requester, offset: int = 0, limit: int = 20) -> ConceptPage:
         scope = self.scope_of(who)
@@ -169,10 +209,13 @@ class RapService:
         return summary(self.store.share(own.id, group.id, self.actor_of(who), name))
 
     def export(self, who: Requester) -> bytes:
-        return self.store.export_user(who.platform, self.actor_of(who))
+        archive = self.store.export_user(who.platform, self.actor_of(who))
+        return self._photo_index.export_into(archive, who.platform, self.actor_of(who))  # the photos they posted
 
     def erase(self, who: Requester) -> ErasureSummary:
         report = self.store.erase_user(who.platform, self.actor_of(who))
+        self._photo_index.erase_member(who.platform, self.actor_of(who))  # the photos they posted, indexed
+        self._seen = {pair for pair in self._seen if pair[1] != who.user_id}  # their members_seen rows are gone
         return ErasureSummary(
             concepts_deleted=report.concepts_deleted,
             views_deleted=report.views_deleted,
@@ -180,7 +223,14 @@ class RapService:
         )
 
     def get_settings(self, who: Requester) -> GroupSettings:
-        return self._group_settings(self.store.get_settings(self.scope_of(who).id, self.actor_of(who)))
+        """A read: a memory not stored yet has the default settings, and none is created."""
+        kind, external_id = self._scope_key(who)
+        found = self.store.find_scope(who.platform, kind, external_id)
+        if found is None:
+            return GroupSettings(
+                locked=False, similarity_threshold=self.store.default_similarity_threshold, auto_caption=False
+            )
+        return self._group_settings(self.store.get_settings(found.id, self.actor_of(who)))
 
     def update_settings(
         self,
@@ -225,13 +275,71 @@ class RapService:
         if who.chat_kind != "group":
             raise RapError(BAD_REQUEST, "Purge works in a group chat.")
         scope = self.scope_of(who)
-        return self.store.purge_member(scope.id, self.actor_of(who), member_id)
+        purged = self.store.purge_member(scope.id, self.actor_of(who), member_id)
+        self._photo_index.purge_member(scope.id, self.actor_of(who), member_id)  # and their indexed photos
+        return purged
 
     # ---- the web gallery ---------------------------------------------------------------------
-    def group_chats(self, platform: str) -> list[str]:
-        """The chat ids of every group memory on `platform` (the gallery asks the platform which
-        of them a signed-in user belongs to; nothing here reads a memory's contents)."""
-        return self.store.group_chats(platform)
+    def group_chats(self, who: Requester, candidates: list[str] | None = None) -> list[str]:
+        """The group chats the gallery may ask `who`'s platform about for them (nothing here reads a
+        memory's contents): of `candidates`, those with a memory; else those they were seen in."""
+        return self.store.group_chats(who.platform, self.actor_of(who), candidates)
+
+    def permissions(self, who: Requester, name: str | None = None) -> Permissions:
+        kind, external_id = self._scope_key(who)
+        found = self.store.permissions(who.platform, kind, external_id, self.actor_of(who), name)
+        return Permissions(may_write=found.may_write, may_change=found.may_change, may_moderate=found.may_moderate)
+
+    def open_session(self, who: Requester, session_hash: str, max_age_s: int, sign_in_nonce: str | None = None) -> None:
+        self.store.open_web_session(who.platform, self.actor_of(who), session_hash, max_age_s, sign_in_nonce)
+
+    def session_active(self, who: Requester, session_hash: str) -> bool:
+        return self.store.web_session_active(who.platform, self.actor_of(who), session_hash)
+
+    def end_sessions(self, who: Requester, session_hash: str | None = None) -> int:
+        return self.store.end_web_sessions(who.platform, self.actor_of(who), session_hash)
+
+    # ---- the photo index (worker/domain/indexing.py, memory/photo_index.py) --------------------
+    @property
+    def indexer(self) -> Indexer:
+        if self._indexer is None:
+            self._indexer = Indexer(self.pipeline, self._photo_index)
+        return self._indexer
+
+    def index_photo(
+        self, who: Requester, images: list[bytes], locations: list[str], request_id: str | None = None
+    ) -> IndexedPhotos:
+        scope = self.scope_of(who)
+        threshold = self.store.effective_threshold(scope)
+        return self.indexer.index_photos(scope.id, threshold, self.actor_of(who), images, locations, request_id)
+
+    def find_photos(self, who: Requester, query: str, limit: int = 10) -> FindResult:
+        return self.indexer.find(self.scope_of(who).id, self.actor_of(who), query, limit)
+
+    def photo_index(
+        self,
+        who: Requester,
+        enabled: bool | None = None,
+        retention_days: int | None = None,
+        keep_thumbnails: bool | None = None,
+    ) -> PhotoIndexStatus:
+        scope, actor = self.scope_of(who), self.actor_of(who)
+        if enabled is None and retention_days is None and keep_thumbnails is None:
+            status = self._photo_index.status(scope.id, actor)
+        else:
+            status = self._photo_index.switch(
+                scope.id, actor, enabled=enabled, retention_days=retention_days, keep_thumbnails=keep_thumbnails
+            )
+        return PhotoIndexStatus(
+            enabled=status.settings.enabled,
+            since=status.settings.since,
+            retention_days=status.settings.retention_days,
+            keep_thumbnails=status.settings.keep_thumbnails,
+            photos=status.photos,
+        )
+
+    def delete_photo_index(self, who: Requester) -> int:
+        return self._photo_index.delete_all(self.scope_of(who).id, self.actor_of(who))
 
 
 def _concept_name(details: dict[str, object]) -> str | None:

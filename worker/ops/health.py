@@ -4,6 +4,7 @@ or token ("redis: unreachable (ConnectionError)")."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,17 +26,44 @@ NETWORKS = ("encoder", "detector", "generator")
 
 
 def why(exc: BaseException) -> str:
-    """A failure in a few words: the error's type (and a RapError's code), never its message,
-    which may quote a URL with its password."""
+    """A failure in a few words, then the error's type: "connection refused (ConnectionError)",
+    "timed out (TimeoutError)", "the store refused (RapError: backend_down)". Never the error's
+    message, which may quote a URL with its password, and never a driver's internal code (an
+    SQLAlchemy error's `code` is a documentation link id such as "e3q8", not a reason)."""
+    name = type(exc).__name__
     code = getattr(exc, "code", None)
-    return f"{type(exc).__name__}: {code}" if isinstance(code, str) and LABEL.match(code) else type(exc).__name__
+    if type(exc).__module__.split(".")[0] in ("worker", "memory") and isinstance(code, str) and LABEL.match(code):
+        return f"{_in_words(exc)} ({name}: {code})"
+    return f"{_in_words(exc)} ({name})"
+
+
+def _in_words(exc: BaseException) -> str:
+    """What kind of failure, judged from the exception's class and its causes (never its text)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 5:
+        seen.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    names = " ".join(type(each).__name__ for each in seen).lower()
+    for each in seen:
+        if isinstance(each, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(each, TimeoutError | socket.timeout):
+            return "timed out"
+    if "timeout" in names:
+        return "timed out"
+    if any(word in names for word in ("connection", "operational", "interface", "unavailable")):
+        return "cannot connect"
+    if any(isinstance(each, OSError) for each in seen):
+        return "network error"
+    return "failed"
 
 
 def check_redis(redis: Redis) -> str | None:
     try:
         redis.ping()
     except Exception as exc:
-        return f"unreachable ({why(exc)})"
+        return f"unreachable: {why(exc)}"
     return None
 
 
@@ -43,7 +71,7 @@ def check_store(store: MemoryStore) -> str | None:
     try:
         store.ping()
     except Exception as exc:
-        return f"unreachable ({why(exc)})"
+        return f"unreachable: {why(exc)}"
     return None
 
 
@@ -99,7 +127,7 @@ def _with(get: Callable[[], T | None], check: Callable[[T], str | None], missing
         try:
             value = get()
         except Exception as exc:
-            return f"unavailable ({why(exc)})"
+            return f"unavailable: {why(exc)}"
         if value is None:
             return missing
         return check(value)
@@ -117,7 +145,7 @@ def run_checks(
         try:
             results[name] = check()
         except Exception as exc:
-            results[name] = f"failed ({why(exc)})"
+            results[name] = f"failed: {why(exc)}"
 
     threads = [
         threading.Thread(target=run, args=(name, check), name=f"rapbot-health-{name}", daemon=True)

@@ -63,7 +63,7 @@ def health_response(health: Health | None) -> tuple[str, bytes]:
     try:
         parts = health() if health is not None else {}
     except Exception as exc:
-        parts = {"health": f"failed ({why(exc)})"}
+        parts = {"health": f"failed: {why(exc)}"}
     failing = {name: why for name, why in parts.items() if why is not None}
     if not failing:
         return "200 OK", b"ok\n"
@@ -71,7 +71,7 @@ def health_response(health: Health | None) -> tuple[str, bytes]:
     return "503 Service Unavailable", lines.encode()
 
 
-def start_metrics_server(port: int, health: Health | None = None, addr: str = "0.0.0.0") -> MetricsServer | None:
+def start_metrics_server(port: int, health: Health | None = None, addr: str = "127.0.0.1") -> MetricsServer | None:
     """Serve /metrics and /healthz on `port` (0: any free port; see `.port`) from a daemon thread.
     A port that cannot be bound is logged and the process goes on without metrics (None)."""
     try:

@@ -72,7 +72,7 @@ def observe_frontend(client: Any, settings: WorkerSettings | None = None, *, con
     if settings.metrics_port:
         runtime = getattr(getattr(client, "inner", client), "runtime", None)
         watch_engine(getattr(runtime, "engine", None))  # in-process pipeline: its batches
-        start_metrics_server(settings.metrics_port, client_health(client))
+        start_metrics_server(settings.metrics_port, client_health(client), settings.metrics_host)
     return client
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -32,10 +32,17 @@ class QueueCollector(Collector):
     """rapbot_queue_depth{queue} and rapbot_dead_letters, read from Redis when scraped. When Redis
     does not answer they are left out of that scrape (/healthz says why)."""
 
-    def __init__(self, redis: Redis, queues: Sequence[str], dead_letters_key: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        queues: Sequence[str],
+        dead_letters_key: str,
+        count_dead_letters: Callable[[], int] | None = None,
+    ) -> None:
         self.redis = redis
         self.queues = list(dict.fromkeys(queues))
         self.dead_letters_key = dead_letters_key
+        self.count_dead_letters = count_dead_letters  # given: dead letters are counted there (Postgres)
 
     def describe(self) -> Iterable[Any]:
         return [
@@ -58,7 +65,14 @@ class QueueCollector(Collector):
         steps = len(KOMBU_PRIORITY_STEPS)
         for index, queue in enumerate(self.queues):
             depth.add_metric([queue], sum(lengths[index * steps : (index + 1) * steps]))
-        dead = GaugeMetricFamily("rapbot_dead_letters", _DEAD_HELP, value=lengths[-1])
+        dead_count = lengths[-1]
+        if self.count_dead_letters is not None:
+            try:
+                dead_count = self.count_dead_letters()
+            except Exception as exc:
+                log.debug("dead letters not counted: %s", type(exc).__name__)
+                return [depth]
+        dead = GaugeMetricFamily("rapbot_dead_letters", _DEAD_HELP, value=dead_count)
         return [depth, dead]
 
 
@@ -68,8 +82,14 @@ _queue_collector: QueueCollector | None = None
 _queue_lock = threading.Lock()
 
 
-def watch_queues(redis: Redis | None, queues: Sequence[str] = (), dead_letters_key: str | None = None) -> None:
-    """Report these queues' depth and the dead letters on every scrape; None stops."""
+def watch_queues(
+    redis: Redis | None,
+    queues: Sequence[str] = (),
+    dead_letters_key: str | None = None,
+    count_dead_letters: Callable[[], int] | None = None,
+) -> None:
+    """Report these queues' depth and the dead letters on every scrape (counted by
+    `count_dead_letters` when given: the worker's store); None stops."""
     global _queue_collector
     if dead_letters_key is None:
         dead_letters_key = DEAD_LETTERS_KEY
@@ -78,5 +98,5 @@ def watch_queues(redis: Redis | None, queues: Sequence[str] = (), dead_letters_k
             REGISTRY.unregister(_queue_collector)
             _queue_collector = None
         if redis is not None:
-            _queue_collector = QueueCollector(redis, queues, dead_letters_key)
+            _queue_collector = QueueCollector(redis, queues, dead_letters_key, count_dead_letters)
             REGISTRY.register(_queue_collector)

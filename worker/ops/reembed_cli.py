@@ -34,6 +34,7 @@ def reembed(
     """Re-embed every view of every memory with the encoder, scope by scope (resumable: run it
     again after an interruption), then delete the replaced views. A memory answers photo
     questions with its new embeddings as soon as its own views are done."""
+    # SQLAlchemy and the encoder's code load when the command runs, not for `rapbot --help`.
     from memory.cli import cli_url
     from memory.database import create_store_engine, translate_unavailable
     from memory.errors import MemoryStoreError

@@ -14,12 +14,13 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from worker.client import PIPELINE, RapClient, queue_of
+from worker.client import OPERATIONS, PIPELINE, RapClient, queue_of
 from worker.domain.timing import RequestTiming
 from worker.errors import BACKEND_DOWN, TIMEOUT, RapError
 from worker.settings import WorkerSettings
 from worker.transport.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
 from worker.transport.presence import STALE_S, presence_key
+from worker.transport.reconnect import async_reconnect_options
 from worker.transport.wire import deliveries_key, done_key, encode_kwargs, error_envelope, open_envelope, reply_key
 
 BACKEND_DOWN_MESSAGE = "The bot's backend is not reachable right now. Nothing was changed; please try again later."
@@ -29,16 +30,19 @@ NO_WORKER_MESSAGE = (
     "if this goes on, tell the bot's operator."
 )
 NO_WORKER_CHECK_S = 3.0  # wait this long for a reply before checking that a worker is there at all
+WATCH_S = 1.0  # then check again this often, for as long as the client waits (a worker may die meanwhile)
 
 
-def unconfirmed_message(method: str, kwargs: dict[str, Any], timed_out: bool) -> str:
-    """The request was published but its reply never came (Redis went away while waiting, or the
-    wait timed out): a worker may have carried it out. Say only what is known, per kind of request."""
-    first = (
-        "The bot did not answer in time"
-        if timed_out
-        else "The bot's backend stopped answering after your request was sent"
-    )
+def unconfirmed_message(method: str, kwargs: dict[str, Any], timed_out: bool, worker_lost: bool = False) -> str:
+    """The request was published but its reply never came (Redis went away while waiting, the wait
+    timed out, or the worker running it stopped with no other worker left): a worker may have
+    carried it out. Say only what is known, per kind of request."""
+    if worker_lost:
+        first = "The bot's worker stopped while it was working on your request, and no other worker is running"
+    elif timed_out:
+        first = "The bot did not answer in time"
+    else:
+        first = "The bot's backend stopped answering after your request was sent"
     if method not in WRITE_METHODS:  # a read changes nothing, whether or not it ran
         again = "please try again in a minute" if timed_out else "please try again later"
         return f"{first}. Nothing was changed; {again}."
@@ -50,6 +54,7 @@ def unconfirmed_message(method: str, kwargs: dict[str, Any], timed_out: bool) ->
 WRITE_METHODS = frozenset(
     {"remember", "choose", "add_view", "edit", "rename", "recategorise", "forget", "share", "erase", "feedback"}
     | {"update_settings", "purge"}
+    | {"photo_index", "delete_photo_index"}  # the photo index's switch and deletion (docs/index.md)
 )
 
 
@@ -82,7 +87,14 @@ def _unconfirmed_write(method: str, kwargs: dict[str, Any]) -> tuple[str, str]:
             return "the settings were saved", "/threshold shows them."
         case "purge":
             return "the member's contributions were removed", "/concepts tells."
+        case "photo_index":
+            return "the photo index was switched", "/index tells."
+        case "delete_photo_index":
+            return "the photo index was deleted", "/index tells."
     return "it was done", "/concepts tells."  # pragma: no cover - every write is named above
+
+
+BACKGROUND_PRIORITY = 9  # kombu's Redis transport: 0 is served first, 9 last
 
 
 class CeleryClient(RapClient):
@@ -101,7 +113,8 @@ class CeleryClient(RapClient):
             client = AsyncRedis.from_url(
                 self.settings.redis_url,
                 socket_connect_timeout=3,
-                socket_timeout=self.settings.client_timeout_s + 10,  # BLPOP waits up to the client timeout
+                socket_timeout=WATCH_S + 10,  # BLPOP waits WATCH_S at a time
+                **async_reconnect_options(),  # a connection a Redis restart killed is retried, not failed
             )
             self._redis = (loop, client)
         return self._redis[1]
@@ -132,7 +145,7 @@ class CeleryClient(RapClient):
         except (RedisError, OSError, KombuOperationalError):
             raise RapError(BACKEND_DOWN, BACKEND_DOWN_MESSAGE) from None
         try:
-            reply = await self._wait_for_reply(redis, method, request_id)
+            reply = await self._wait_for_reply(redis, method, request_id, kwargs)
         except (RedisError, OSError):
             raise RapError(BACKEND_DOWN, unconfirmed_message(method, kwargs, timed_out=False)) from None
         if reply is None:
@@ -141,32 +154,41 @@ class CeleryClient(RapClient):
             raise RapError(TIMEOUT, BUSY_MESSAGE)
         return open_envelope(method, reply[1])
 
-    async def _wait_for_reply(self, redis: AsyncRedis, method: str, request_id: str) -> Any:
-        """BLPOP the reply; after a few seconds without one, make sure some worker serves the
-        request's queue. If none does, cancel the request (so a worker that starts later never
-        runs it) and say so now, instead of after the whole client timeout."""
-        timeout = self.settings.client_timeout_s
-        first = min(NO_WORKER_CHECK_S, timeout)
-        reply = await redis.blpop([reply_key(request_id)], timeout=first)
-        if reply is not None or first >= timeout:
-            return reply
+    async def _wait_for_reply(self, redis: AsyncRedis, method: str, request_id: str, kwargs: dict[str, Any]) -> Any:
+        """BLPOP the reply a second at a time and, from a few seconds on, watch that some worker
+        serves the request's queue (its heartbeat), for as long as the client waits. When none does,
+        mark the request answered (a worker that comes later never runs it) and say so now, not
+        after the whole client timeout: "no worker" when none ever started it, "the worker stopped"
+        when the one running it died (killed, machine lost) with no other left. While any worker is
+        alive, a lost worker's request is redelivered to it and its answer still reaches the user."""
+        deadline = time.monotonic() + self.settings.client_timeout_s
         queue = self.settings.pipeline_queue if queue_of(method) == PIPELINE else self.settings.store_queue
-        if not await redis.zcount(presence_key(queue), time.time() - STALE_S, "+inf") and await self._cancel(
-            redis, request_id
-        ):
-            raise RapError(BACKEND_DOWN, NO_WORKER_MESSAGE)
-        return await redis.blpop([reply_key(request_id)], timeout=timeout - first)
+        wait = NO_WORKER_CHECK_S
+        while (left := deadline - time.monotonic()) > 0:
+            reply = await redis.blpop([reply_key(request_id)], timeout=min(left, wait))
+            if reply is not None:
+                return reply
+            wait = WATCH_S
+            if await redis.zcount(presence_key(queue), time.time() - STALE_S, "+inf"):
+                continue
+            if int((await redis.info("server")).get("uptime_in_seconds", STALE_S)) < STALE_S:
+                continue  # Redis has just restarted (empty): the workers have not beaten again yet
+            started = await self._cancel(redis, request_id)
+            if started is None:
+                continue  # a worker finished it meanwhile: its reply is on the way
+            if not started:
+                raise RapError(BACKEND_DOWN, NO_WORKER_MESSAGE)
+            raise RapError(BACKEND_DOWN, unconfirmed_message(method, kwargs, timed_out=False, worker_lost=True))
+        return None
 
-    async def _cancel(self, redis: AsyncRedis, request_id: str) -> bool:
-        """Mark the request answered ("no worker"), unless a worker has already started it. A worker
-        counts its delivery before it reads this mark, so one of the two always sees the other."""
+    async def _cancel(self, redis: AsyncRedis, request_id: str) -> bool | None:
+        """Mark the request answered, so no worker runs it from now on. None: a worker had already
+        answered it. Else whether a worker had started it (it counts its delivery before it reads
+        this mark, so one of the two always sees the other)."""
         cancelled = error_envelope(RapError(BACKEND_DOWN, NO_WORKER_MESSAGE))
         if not await redis.set(done_key(request_id), cancelled, ex=self.settings.result_expires_s, nx=True):
-            return False  # a worker finished it meanwhile: its reply is on the way
-        if int(await redis.get(deliveries_key(request_id)) or 0) == 0:
-            return True
-        await redis.delete(done_key(request_id))  # a worker took it after all: wait for it
-        return False
+            return None
+        return int(await redis.get(deliveries_key(request_id)) or 0) > 0
 
     def _publish(self, method: str, encoded: dict[str, Any], request_id: str) -> None:
         task = PIPELINE_TASK if queue_of(method) == PIPELINE else STORE_TASK
@@ -179,6 +201,9 @@ class CeleryClient(RapClient):
             expires=self.settings.client_timeout_s,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+            # Redis serves a queue's priority 0 list first: background work (the photo index) waits
+            # in the last one, behind every request a user waits for.
+            **({"priority": BACKGROUND_PRIORITY} if OPERATIONS[method].background else {}),
         )
 
     async def close(self) -> None:

@@ -11,9 +11,9 @@ from worker.settings import WorkerSettings
 def get_client(settings: WorkerSettings | None = None) -> RapClient:
     settings = settings or WorkerSettings()
     if settings.redis_url:
-        from worker.transport.celery_client import CeleryClient
+        from worker.transport.celery_client import CeleryClient  # Celery and kombu: only with Redis
 
         return CeleryClient(settings)
-    from worker.transport.local import LocalClient
+    from worker.transport.local import LocalClient  # the pipeline: only where it runs in-process
 
     return LocalClient.open(settings)

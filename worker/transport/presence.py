@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 PRESENCE_PREFIX = "rapbot:workers:"
-BEAT_S = 5.0  # a worker beats this often...
-STALE_S = 20.0  # ...and counts as gone when it has not for this long
+BEAT_S = 2.0  # a worker beats this often...
+STALE_S = 8.0  # ...and counts as gone when it has not for this long (a killed worker: within seconds)
 
 
 def presence_key(queue: str) -> str:

@@ -36,9 +36,9 @@ from worker.schemas import Requester
 from worker.settings import WorkerSettings
 from worker.transport.celery_app import PIPELINE_TASK, STORE_TASK, make_celery
 from worker.transport.presence import Heartbeat
+from worker.transport.reconnect import reconnect_options
 from worker.transport.redis_pending import RedisPendingStore
 from worker.transport.wire import (
-    DEAD_LETTERS_KEY,
     TRANSIENT_CODES,
     deliveries_key,
     done_key,
@@ -99,8 +99,10 @@ def serve_models(enabled: bool) -> None:
 
 
 def redis_for(settings: WorkerSettings) -> Redis:
+    """The worker's Redis: a connection that died with a Redis restart is retried once at once (and
+    idle ones are checked before use), so the first request after the restart is served."""
     assert settings.redis_url
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30, **reconnect_options())
 
 
 def use_context(context: WorkerContext | None) -> None:
@@ -125,7 +127,7 @@ def context() -> WorkerContext:
 
 def _decode_kwargs(redis: Redis, kwargs: dict[str, Any]) -> dict[str, Any]:
     decoded = dict(kwargs)
-    if "who" in kwargs:  # every method but group_chats (the gallery's, which takes a platform)
+    if "who" in kwargs:  # every operation takes the requester
         decoded["who"] = Requester.model_validate(kwargs["who"])
 
     def fetch(key: str) -> bytes:
@@ -162,7 +164,10 @@ def run_request(method: str, kwargs: dict[str, Any], request_id: str, expires: A
     with ctx.redis.pipeline() as pipe:
         if envelope is None:
             if deliveries > ctx.settings.max_deliveries:
-                envelope, final = dead_letter(ctx, method, request_id, deliveries), True
+                try:
+                    envelope, final = dead_letter(ctx, method, request_id, deliveries), True
+                except Exception as exc:  # Postgres down: say so; a later delivery records it
+                    envelope, final = error_envelope(as_rap_error(exc)), False
             else:
                 envelope, final = _execute(ctx, method, kwargs, _seconds_left(ctx.settings, expires))
             if final:
@@ -227,14 +232,10 @@ def _count_delivery(ctx: WorkerContext, request_id: str) -> int:
 def dead_letter(ctx: WorkerContext, method: str, request_id: str, deliveries: int) -> str:
     """Set a request aside that stopped its worker every time it ran, and tell its user. The record
     names the request and the cause, never its photo or text."""
-    record = {
-        "request_id": request_id,
-        "method": method,
-        "deliveries": deliveries,
-        "cause": f"its worker stopped (killed or out of memory) on each of {deliveries - 1} deliveries",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    ctx.redis.rpush(DEAD_LETTERS_KEY, json.dumps(record))
+    cause = f"its worker stopped (killed or out of memory) on each of {deliveries - 1} deliveries"
+    # In Postgres, so the record outlives a Redis restart. Postgres down: a transient error, and a
+    # later delivery records it (the request is not run again either way).
+    ctx.runtime.store.add_dead_letter(request_id, method, deliveries, cause)
     log.error("request %s (%s) is a dead letter after %d deliveries", request_id, method, deliveries - 1)
     what = "photo" if queue_of(method) == PIPELINE else "request"
     return error_envelope(

@@ -14,7 +14,10 @@
     method: "POST",
     credentials: "same-origin",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: "init_data=" + encodeURIComponent(app.initData),
+    // The nonce this page was given: the server signs in only the browser that opened it.
+    body:
+      "init_data=" + encodeURIComponent(app.initData) +
+      "&nonce=" + encodeURIComponent(document.body.dataset.nonce || ""),
   })
     .then(function (response) {
       return response.json().then(function (body) {
