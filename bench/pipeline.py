@@ -32,12 +32,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def photo() -> bytes:
-    from PIL import Image
+def photo(mirrored: bool = False) -> bytes:
+    """skimage's chelsea as a JPEG; `mirrored`: a second, different photo of her (the store refuses
+    the very same photo twice in one concept)."""
+    from PIL import Image, ImageOps
     from skimage import data
 
     buffer = io.BytesIO()
-    Image.fromarray(data.chelsea()).save(buffer, format="JPEG", quality=90)
+    image = Image.fromarray(data.chelsea())
+    (ImageOps.mirror(image) if mirrored else image).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
@@ -125,7 +128,7 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         image = photo()
         start = time.perf_counter()
         await client.update_settings(who, similarity_threshold=0.0)
-        await client.remember(who, "mochi", "a cat who loves sardines", [image, image])
+        await client.remember(who, "mochi", "a cat who loves sardines", [image, photo(mirrored=True)])
         print(f"first request (worker start + model load): {time.perf_counter() - start:.1f} s")
         await client.answer(who, image, "warm-up")
         await overhead(client, who, image, args.requests, "celery")

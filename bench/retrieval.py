@@ -155,13 +155,15 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     p = plan(args, rng)
     tmp: Path | None = None
+    server = None
     if args.url:
         url = args.url
     else:
         import pgserver
 
         tmp = Path(tempfile.mkdtemp(prefix="rbbench-", dir="/tmp"))
-        url = pgserver.get_server(tmp, cleanup_mode="stop").get_uri().replace("postgresql://", "postgresql+psycopg://")
+        server = pgserver.get_server(tmp, cleanup_mode="stop")
+        url = server.get_uri().replace("postgresql://", "postgresql+psycopg://")
     try:
         upgrade(url)
         global_index = faiss.IndexFlatIP(args.dim)
@@ -196,6 +198,8 @@ def main() -> None:
             global_t.append(time.perf_counter() - t)
         store.close()
     finally:
+        if server is not None:
+            server.cleanup()  # stop it before its files go, or it lingers until it notices
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 

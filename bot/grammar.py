@@ -146,10 +146,12 @@ class Gallery:
 
 @dataclass(frozen=True)
 class PhotoIndex:
-    """`/index` (its status), `/index on|off` (moderators in a group), `/index delete`: the memory's
-    opt-in index of the photos posted in the chat (docs/index.md)."""
+    """`/index` (its status), `/index on|off` (moderators in a group), `/index delete`, `/index keep
+    90` (days a photo is kept), `/index thumbnails on|off`: the memory's opt-in index of the photos
+    posted in the chat (docs/index.md). `value`: the days for keep, 1 or 0 for thumbnails."""
 
-    action: Literal["status", "on", "off", "delete"] = "status"
+    action: Literal["status", "on", "off", "delete", "keep", "thumbnails"] = "status"
+    value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,8 @@ USAGE: dict[str, str] = {
     "help": "/help [command]",
     "start": "/start",
     "gallery": "/gallery",
-    "index": "/index on|off (moderators in a group), /index delete, or /index alone for its status",
+    "index": "/index on|off, /index delete, /index keep 90 (days), /index thumbnails on|off (moderators "
+    "in a group), or /index alone for its status",
     "find": "/find bo, /find bo at the beach or /find red bicycle",
 }
 
@@ -419,17 +422,30 @@ def _parse_switch(args: str) -> bool:
     raise ParseError("/autocaption needs on or off.", "autocaption", USAGE["autocaption"])
 
 
-def _parse_index(args: str) -> Literal["status", "on", "off", "delete"]:
-    word = args.strip().lower()
-    if not word:
-        return "status"
-    if word in _ON:
-        return "on"
-    if word in _OFF:
-        return "off"
-    if word in ("delete", "clear", "purge"):
-        return "delete"
-    raise ParseError("/index takes on, off or delete (alone: its status).", "index", USAGE["index"])
+MAX_INDEX_DAYS = 3650  # /index keep N: the store's limit (memory/index_types.py)
+
+
+def _parse_index(args: str) -> PhotoIndex:
+    words = args.strip().lower().split()
+    if not words:
+        return PhotoIndex("status")
+    word, rest = words[0], words[1:]
+    if word in _ON and not rest:
+        return PhotoIndex("on")
+    if word in _OFF and not rest:
+        return PhotoIndex("off")
+    if word in ("delete", "clear", "purge") and not rest:
+        return PhotoIndex("delete")
+    if word == "keep" and len(rest) == 1:
+        days = _small_number(rest[0].removesuffix("d"), MAX_INDEX_DAYS)
+        if days:
+            return PhotoIndex("keep", days)
+        raise ParseError(f"/index keep: give a number of days from 1 to {MAX_INDEX_DAYS}.", "index", USAGE["index"])
+    if word == "thumbnails" and len(rest) == 1 and rest[0] in _ON | _OFF:
+        return PhotoIndex("thumbnails", 1 if rest[0] in _ON else 0)
+    raise ParseError(
+        "/index takes on, off, delete, keep DAYS or thumbnails on|off (alone: its status).", "index", USAGE["index"]
+    )
 
 
 # ---------------------------------------------------------------- the parser
@@ -488,7 +504,7 @@ def _build(command: str, args: str) -> Command:
         _check_length(command, category, "a category", MAX_NAME_CHARS)
         return Recategorise(name, category)
     if command == "index":
-        return PhotoIndex(_parse_index(args))
+        return _parse_index(args)
     if command == "find":
         if not args:
             raise ParseError("/find needs what to look for.", command, USAGE[command])
@@ -571,7 +587,11 @@ def format_command(cmd: Command) -> str:
             return f"/help {topic}" if topic else "/help"
         case Start():
             return "/start"
-        case PhotoIndex(action):
+        case PhotoIndex(action, value):
+            if action == "keep":
+                return f"/index keep {value}"
+            if action == "thumbnails":
+                return f"/index thumbnails {'on' if value else 'off'}"
             return "/index" if action == "status" else f"/index {action}"
         case Find(query):
             return f"/find {query}"

@@ -80,17 +80,22 @@ async def index_posted(
     images: Callable[[], Awaitable[Sequence[bytes]]],
     locations: Sequence[str],
     request_id: str | None = None,
+    posted_at: Sequence[float] | None = None,
 ) -> IndexedPhotos | None:
-    """Index photos posted in the chat of `who` when its index is on (fetching them only then).
-    Never raises: the chat was not talking to the bot, so nothing is said there either way."""
+    """Index photos posted in the chat of `who` when its index is on (fetching them only then);
+    `posted_at`: when each was posted (Unix seconds). Never raises: the chat was not talking to the
+    bot, so nothing is said there either way."""
     try:
         if not locations or not await SWITCHES.enabled(client, who):
             return None
-        data = list(await images())
-        if not data:
-            return None
-        async with _one_at_a_time():  # a burst never takes the threads or slots answers need
-            result = await client.index_photo(who, data, list(locations)[: len(data)], request_id=request_id)
+        async with _one_at_a_time():  # a burst never takes the threads or slots answers need (nor memory)
+            data = list(await images())
+            if not data:
+                return None
+            when = list(posted_at)[: len(data)] if posted_at is not None else None
+            result = await client.index_photo(
+                who, data, list(locations)[: len(data)], request_id=request_id, posted_at=when
+            )
         if result.off:
             SWITCHES.set(chat_key(who), False)
         return result
@@ -105,10 +110,11 @@ def index_later(
     images: Callable[[], Awaitable[Sequence[bytes]]],
     locations: Sequence[str],
     request_id: str | None = None,
+    posted_at: Sequence[float] | None = None,
 ) -> asyncio.Task[IndexedPhotos | None]:
     """`index_posted` as a task of its own, so the frontend goes on at once; the task is kept until
     it ends (asyncio holds only weak references to tasks)."""
-    task = asyncio.create_task(index_posted(client, who, images, locations, request_id))
+    task = asyncio.create_task(index_posted(client, who, images, locations, request_id, posted_at))
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return task
@@ -197,4 +203,10 @@ async def act(command: grammar.PhotoIndex | grammar.Find, client: RapClient, who
     """The dispatcher's `/index` and `/find` (bot/dispatch.py)."""
     if isinstance(command, grammar.Find):
         return await find(client, who, command.query)
+    if command.action == "keep" and command.value is not None:
+        status = await client.photo_index(who, retention_days=command.value)
+        return f"Indexed photos are now kept {status.retention_days} days. " + status_text(status)
+    if command.action == "thumbnails" and command.value is not None:
+        status = await client.photo_index(who, keep_thumbnails=bool(command.value))
+        return status_text(status)
     return await switch(client, who, command.action)

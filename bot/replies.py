@@ -33,7 +33,7 @@ from bot.grammar import (
     Unlock,
 )
 from bot.photos import PhotosAdded
-from bot.web.console_signin import LINK_MAX_AGE_S
+from bot.settings import CONSOLE_LINK_MAX_AGE_S as LINK_MAX_AGE_S
 from worker.errors import NO_PENDING, RapError
 from worker.schemas import (
     AnswerResult,
@@ -102,7 +102,7 @@ def gallery_link(url: str, sign_in: str | None = None, can_sign_in: bool = False
     the frontend makes such links, but the secret they are signed with is not set, so say what to set."""
     text = f"This chat's memory as a photo gallery: {url}"
     if sign_in is not None:
-        text += f"\nTo sign in, open this link within {LINK_MAX_AGE_S // 60} minutes: {sign_in}"
+        text += f"\nTo sign in, open this link within {LINK_MAX_AGE_S // 60} minutes (it works once): {sign_in}"
     elif can_sign_in:
         text += (
             "\nTo sign in from here, set the same RAPBOT_WEB_SESSION_SECRET (at least 32 characters, e.g. "

@@ -7,6 +7,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# How long a console's gallery sign-in link is valid (bot/web/console_signin.py); here, below both
+# the gallery and the replies that mention it, so neither imports the other.
+CONSOLE_LINK_MAX_AGE_S = 600
+
 
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAPBOT_CONSOLE_", env_file=".env", extra="ignore")

@@ -69,7 +69,7 @@ def current(url: UrlOption = None) -> None:
 def cluster(url: UrlOption = None) -> None:
     """Order the stored views by memory again: a search reads one memory's views from consecutive
     pages, but views added since the last run sit one per page. Locks the views table while it runs
-    (about 30 s per million views); run it when the bot is quiet, e.g. nightly."""
+    (30-75 s per million views); run it when the bot is quiet, e.g. nightly."""
     from sqlalchemy import create_engine, pool
 
     from memory.database import translate_unavailable

@@ -55,6 +55,7 @@ class NewIndexedPhoto:
     recognitions: list[Recognition] = field(default_factory=list)
     thumbnail_jpeg: bytes | None = None  # kept only when the memory's index keeps thumbnails
     request_id: str | None = None  # the same photo delivered twice is indexed once
+    posted_at: datetime | None = None  # when it was posted (None: now); before the index was on: refused
 
 
 @dataclass(frozen=True)

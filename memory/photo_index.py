@@ -121,6 +121,8 @@ class PhotoIndex:
             settings = rows.settings(s, scope_id)
             if not settings.enabled:
                 return None
+            if photo.posted_at is not None and settings.since is not None and photo.posted_at < settings.since:
+                return None  # posted before the index was turned on: never indexed
             if photo.request_id is not None:
                 done = rows.for_request(s, scope_id, photo.request_id)
                 if done is not None:
@@ -139,6 +141,7 @@ class PhotoIndex:
                 photo.request_id,
                 vectors,
                 photo.recognitions,
+                photo.posted_at,
             )
 
     def _expire(self, s: Session, scope_id: int, actor: Actor, days: int | None = None) -> None:

@@ -209,9 +209,9 @@ class YoloWorldDetector(InferenceModel[LoadedYolo]):
                     boxes = _detections(
                         _unletterbox(result.boxes, array.shape, image.size), image.size, vocabulary, max_boxes
                     )
-                    wanted = kept[position]
-                    if wanted is not None:  # already cut before NMS; this only guards a rebuilt predictor
-                        names = {vocabulary[i] for i in wanted}
+                    indices = kept[position]
+                    if indices is not None:  # already cut before NMS; this only guards a rebuilt predictor
+                        names = {vocabulary[i] for i in indices}
                         boxes = [box for box in boxes if box.label in names]
                     found[position] = boxes
         return found

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from model.batching import MicroBatcher, current_deadline
+from model.repic import is_repic_spec
 from model.settings import ModelSettings
 from model.types import (
     ConceptGenerator,
@@ -37,6 +38,7 @@ from model.types import (
     ObjectDetector,
 )
 from model.vllm import build_vllm_generator
+from model.vllm_repic import build_vllm_repic_generator
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +249,8 @@ class ServingEngine:
         generator = bundle.generator
         if settings.engine == "vllm":
             spec: str = getattr(generator, "spec", None) or settings.generator or ""
-            generator = build_vllm_generator(spec, settings)
+            build = build_vllm_repic_generator if is_repic_spec(spec) else build_vllm_generator
+            generator = build(spec, settings)
         self.encoder = BatchingEncoder(bundle.encoder, settings.max_batch, wait)
         self.detector = BatchingDetector(bundle.detector, settings.max_batch, wait)
         self.generator = BatchingGenerator(
@@ -281,7 +284,10 @@ class ServingEngine:
             "detect": self.detector.batcher.stats.as_dict(),
             "embed": self.encoder.batcher.stats.as_dict(),
         }
-        vision = getattr(self.generator.inner, "vision", None)  # the hf engine's vision tower (feature_cache.py)
+        # The hf engine's vision tower (model/feature_cache.py); a lazy generator not built yet has none.
+        inner = self.generator.inner
+        built = getattr(inner, "is_built", True) and not self.generator.server_batches
+        vision = getattr(inner, "vision", None) if built else None
         if vision is not None:
             stats["vision"] = vision.as_dict()
         return stats

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,8 +51,6 @@ class ConceptRef:
 def view_key(view_id: int, image_bytes: bytes) -> str:
     """A stable id of one stored reference photo: its view id and a digest of its bytes, so a
     view whose photo changes (or a database whose ids start again) never reuses old features."""
-    import hashlib
-
     return f"{view_id}-{hashlib.blake2b(image_bytes, digest_size=8).hexdigest()}"
 
 

@@ -61,6 +61,7 @@ from model.generator import (
     parse_spec,
 )
 from model.prompt import IMAGE_TOKEN, PHI3, VICUNA_V1, ChatTemplate, build_prompt
+from model.repic import is_repic_spec
 from model.settings import ModelSettings
 from model.types import ConceptRef, Generation, GenerationRequest
 
@@ -421,16 +422,10 @@ def build_vllm_generator(spec: str, settings: ModelSettings) -> VllmGenerator:
     """The generator for RAPBOT_ENGINE=vllm: `spec` is RAPBOT_GENERATOR ("rap-llava:<dir|hub id>",
     "rap-phi3:..." or "tiny"); the server's model name is RAPBOT_VLLM_MODEL, else the spec's
     source. Nothing is loaded or contacted until the first answer."""
-    from model.repic import is_repic_spec
-
     if is_repic_spec(spec):
-        if not settings.vllm_url:
-            raise GeneratorSpecError(
-                "RAPBOT_ENGINE=vllm needs RAPBOT_VLLM_URL, the `vllm serve` server's address (e.g. http://vllm:8000)."
-            )
-        from model.vllm_repic import build_vllm_repic_generator
-
-        return build_vllm_repic_generator(spec, settings)
+        raise GeneratorSpecError(
+            f"{spec!r} is a RePIC generator: model.vllm_repic.build_vllm_repic_generator builds it for the vllm engine."
+        )
     parsed = parse_spec(spec)
     if not settings.vllm_url:
         raise GeneratorSpecError(

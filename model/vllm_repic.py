@@ -18,6 +18,7 @@ encoder output is found in vLLM's caches without hashing its pixels again."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -25,10 +26,11 @@ from typing import Any
 from PIL import Image
 
 from model.bounds import bounded
-from model.generator import LoadedGenerator, PreparedInput
+from model.generator import GeneratorSpecError, LoadedGenerator, PreparedInput
 from model.repic import STOP_TOKENS, TINY_QWEN_DIR_NAME, parse_repic_spec
 from model.repic_prompt import REPIC_MAX_PIXELS, repic_prompt
 from model.settings import ModelSettings
+from model.tiny_qwen import build_tiny_qwen
 from model.types import ConceptRef, GenerationRequest
 from model.vllm import LoadedClient, VllmGenerator, _config_context, image_data_url, media_uuid
 from model.weights import resolve_checkpoint
@@ -43,8 +45,6 @@ class VllmRepicGenerator(VllmGenerator):
 
     def _checkpoint(self) -> Any:
         if self.source == "tiny-repic":
-            from model.tiny_qwen import build_tiny_qwen
-
             return build_tiny_qwen(self.settings.model_dir / TINY_QWEN_DIR_NAME)
         return resolve_checkpoint(self.source, self.settings)
 
@@ -145,14 +145,16 @@ class VllmRepicGenerator(VllmGenerator):
 
 
 def _with_image(concept: ConceptRef, image: Image.Image) -> ConceptRef:
-    import dataclasses
-
     return dataclasses.replace(concept, image=image)
 
 
 def build_vllm_repic_generator(spec: str, settings: ModelSettings) -> VllmRepicGenerator:
     """RePIC on the vllm engine: `spec` is "repic:<dir|hub id>" or "tiny-repic"; the served model is
     RAPBOT_VLLM_MODEL, else the spec's source. Nothing is loaded or contacted until the first answer."""
+    if not settings.vllm_url:
+        raise GeneratorSpecError(
+            "RAPBOT_ENGINE=vllm needs RAPBOT_VLLM_URL, the `vllm serve` server's address (e.g. http://vllm:8000)."
+        )
     parsed = parse_repic_spec(spec)
     source = parsed.source or "tiny-repic"
     served = settings.vllm_model or (parsed.source if parsed.source else str(settings.model_dir / TINY_QWEN_DIR_NAME))

@@ -266,11 +266,17 @@ class RapClient:
     # ---- the photo index (docs/index.md) -------------------------------------------------------
     @operation(PIPELINE, background=True)
     async def index_photo(
-        self, who: Requester, images: list[bytes], locations: list[str], request_id: str | None = None
+        self,
+        who: Requester,
+        images: list[bytes],
+        locations: list[str],
+        request_id: str | None = None,
+        posted_at: list[float] | None = None,
     ) -> IndexedPhotos:
-        """Photos posted in the chat of `who` (by `who.user_id`), with where to find each: detected,
-        embedded and kept in its memory's photo index when that is on (nothing happens when off).
-        No generation; the lowest priority of the pipeline queue."""
+        """Photos posted in the chat of `who` (by `who.user_id`), with where to find each and when
+        each was posted (Unix seconds; None: now): detected, embedded and kept in its memory's photo
+        index when that is on and was on when they were posted. No generation; the lowest priority
+        of the pipeline queue."""
         ...
 
     @operation(PIPELINE)

@@ -62,9 +62,22 @@ class MemoryCommands(commands.Cog):
         await self.frontend.run(interaction, grammar.Remember(clean_name(name), description.strip()), images=photos)
 
     @app_commands.command(name="addphoto", description="Add another photo of something I remember.")
-    @app_commands.describe(name="Which one", image="Another photo of it")
-    async def addphoto(self, interaction: discord.Interaction, name: Name, image: discord.Attachment) -> None:
-        await self.frontend.run(interaction, grammar.AddPhoto(clean_name(name)), images=[image])
+    @app_commands.describe(
+        name="Which one",
+        image="Another photo of it",
+        image2="One more (optional: each photo is tried, and the reply says which were added)",
+        image3="One more (optional)",
+    )
+    async def addphoto(
+        self,
+        interaction: discord.Interaction,
+        name: Name,
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+    ) -> None:
+        photos = [photo for photo in (image, image2, image3) if photo is not None]
+        await self.frontend.run(interaction, grammar.AddPhoto(clean_name(name)), images=photos)
 
     # ------------------------------------------------------------ asking
 

@@ -30,9 +30,24 @@ class PhotoIndexCommands(commands.Cog):
         self.frontend = frontend
 
     @app_commands.command(name="index", description="Index the photos posted here, to /find them later.")
-    @app_commands.describe(action="on, off (moderators in a server), delete, or status")
-    async def index(self, interaction: discord.Interaction, action: IndexAction = "status") -> None:
-        await self.frontend.run(interaction, grammar.PhotoIndex(action))
+    @app_commands.describe(
+        action="on, off (moderators in a server), delete, or status",
+        days="How many days an indexed photo is kept (moderators)",
+        thumbnails="Keep a small thumbnail of each indexed photo (moderators)",
+    )
+    async def index(
+        self,
+        interaction: discord.Interaction,
+        action: IndexAction = "status",
+        days: app_commands.Range[int, 1, grammar.MAX_INDEX_DAYS] | None = None,
+        thumbnails: bool | None = None,
+    ) -> None:
+        command = grammar.PhotoIndex(action)
+        if days is not None:
+            command = grammar.PhotoIndex("keep", days)
+        elif thumbnails is not None:
+            command = grammar.PhotoIndex("thumbnails", int(thumbnails))
+        await self.frontend.run(interaction, command)
 
     @app_commands.command(name="find", description="Find photos posted here: bo, bo at the beach, red bicycle.")
     @app_commands.describe(query="A name, a name and more words, or any words")
@@ -62,4 +77,5 @@ class PhotoIndexCommands(commands.Cog):
             return found
 
         locations = [message.jump_url] * len(images)
-        index_later(self.frontend.client, who, fetch, locations, request_id=f"index:discord:{message.id}")
+        when = [message.created_at.timestamp()] * len(images)
+        index_later(self.frontend.client, who, fetch, locations, f"index:discord:{message.id}", when)

@@ -47,5 +47,10 @@ async def on_photo_posted(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return [await media.download(context.bot, file_id)]
 
     index_later(
-        svc.client, who, images, [location(message)], request_id=f"index:{message.chat.id}:{message.message_id}"
+        svc.client,
+        who,
+        images,
+        [location(message)],
+        request_id=f"index:{message.chat.id}:{message.message_id}",
+        posted_at=[message.date.timestamp()],
     )

@@ -12,13 +12,14 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from bot.settings import CONSOLE_LINK_MAX_AGE_S
 from bot.web.identity import GroupAccess, SignedInUser, SignInRefused
 from bot.web.settings import MIN_SECRET_CHARS, WebSettings
 from worker.schemas import Requester
 
 PLATFORM = "console"
 _SALT = "rapbot-console-sign-in"  # a token made for this use is never valid for another
-LINK_MAX_AGE_S = 600
+LINK_MAX_AGE_S = CONSOLE_LINK_MAX_AGE_S
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ and the concepts recognised in them. SQL only; the rules are in memory/photo_ind
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ def insert(
     request_id: str | None,
     vectors: Sequence[IndexedVector],
     recognitions: Sequence[Recognition],
+    posted_at: datetime | None = None,
 ) -> int:
     photo = IndexedPhoto(
         scope_id=scope_id,
@@ -69,6 +71,8 @@ def insert(
         thumbnail=thumbnail,
         request_id=request_id,
     )
+    if posted_at is not None:
+        photo.posted_at = posted_at
     s.add(photo)
     s.flush()
     s.add_all(

@@ -130,7 +130,7 @@ def cluster_views(connection: Connection) -> None:
     """Rewrite the views table in (scope_id, encoder) order again (see migration 0006): Postgres
     appends new rows wherever there is room, so a memory's views added since the last run sit one
     per page. Holds an ACCESS EXCLUSIVE lock on views while it runs (searches
-    and writes wait: about 30 s per million views on 2 cores) and needs free disk for a copy."""
+    and writes wait: 30-75 s per million views on 2 cores) and needs free disk for a copy."""
     connection.exec_driver_sql("SET LOCAL statement_timeout = 0")  # a store engine's limit is for requests
     connection.exec_driver_sql("CLUSTER views USING ix_views_scope_id_encoder")
     connection.exec_driver_sql("ANALYZE views")

@@ -7,9 +7,12 @@ process, offline on the tiny profile, with its own data folder; the sizes are th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,8 +34,17 @@ def test_the_bench_folder_holds_the_scripts_the_figures_come_from() -> None:
         assert script in SCRIPTS, script
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder the embedded Postgres's own user can reach (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="rbbench-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder / "data"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_every_bench_script_runs_at_its_smoke_size(script: str, tmp_path: Path) -> None:
+def test_every_bench_script_runs_at_its_smoke_size(script: str, tmp_path: Path, data_dir: Path) -> None:
     if script in PENDING:
         pytest.skip(PENDING[script])
     source = (BENCH / script).read_text()
@@ -44,7 +56,7 @@ def test_every_bench_script_runs_at_its_smoke_size(script: str, tmp_path: Path) 
         YOLO_OFFLINE="1",
         YOLO_AUTOINSTALL="0",
         RAPBOT_PROFILE="tiny",
-        RAPBOT_DATA_DIR=str(tmp_path / "data"),
+        RAPBOT_DATA_DIR=str(data_dir),
         PYTHONPATH=str(REPO),
     )
     env.pop("RAPBOT_DATABASE_URL", None)  # each bench starts its own embedded Postgres

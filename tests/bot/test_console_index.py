@@ -79,6 +79,8 @@ async def test_a_private_memory_indexes_for_its_owner(
 ) -> None:
     own = session(console_client, "ix-dan", None, False, tmp_path / "d").handle_line
     assert (await own("/index on")).startswith("photo index: on")
+    assert "kept 30 days" in await own("/index keep 30")
+    assert "small thumbnails kept" in await own("/index thumbnails on")
     await own(f"@{photos['coffee']}")
     found = await own("/find a cup")
     assert str(photos["coffee"].resolve()) in found

@@ -370,7 +370,9 @@ async def test_every_frontend_ends_a_command_the_same_way(
 ) -> None:
     if role in WEB_ONLY_ROLES and frontend != "web":
         pytest.skip("a chat message always comes from a signed-in member of its chat")
-    if frontend == "web" and (command in NOT_ON_THE_WEB or (command == "export" and role in ("member", "moderator", "non-member"))):
+    if frontend == "web" and (
+        command in NOT_ON_THE_WEB or (command == "export" and role in ("member", "moderator", "non-member"))
+    ):
         pytest.skip("the gallery leaves this to the chats (its export is always the user's own)")
     platform, run = frontends[frontend]
     group = None if role == "private" else next(_ids)

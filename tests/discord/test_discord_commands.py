@@ -110,6 +110,25 @@ async def test_addphoto_edit_and_rename(gateway: FakeDiscord, rap_client: RapCli
     assert await names(rap_client, dm(alice)) == ["bobo"]
 
 
+async def test_addphoto_with_several_attachments_tries_each(
+    gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
+) -> None:
+    alice = Person()
+    await remember(gateway, alice, photos["rocket"])
+    await said(gateway, alice, "addphoto", name="bo", image=Upload(photos["chelsea"], "cat.jpg"))
+    adding = await said(
+        gateway,
+        alice,
+        "addphoto",
+        name="bo",
+        image=Upload(photos["chelsea"], "again.jpg"),  # there already: refused on its own
+        image2=Upload(photos["coffee"], "cup.jpg"),
+    )
+    text = str(adding.content)
+    assert text.startswith("added 1 of 2 photos to <bo>") and "[3 photos]" in text, text
+    assert "photo 1 not added: <bo> already has this photo" in text, text
+
+
 async def test_forget_asks_first_and_cancel_keeps_it(
     gateway: FakeDiscord, rap_client: RapClient, photos: dict[str, bytes]
 ) -> None:

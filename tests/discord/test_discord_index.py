@@ -76,5 +76,6 @@ async def test_without_the_intent_only_dms_are_indexed(
     gateway = await FakeDiscord.start(bot)
     alice = Person()
     assert (await said(gateway, alice, "index", action="on")).startswith("photo index: on")
+    assert "kept 30 days" in await said(gateway, alice, "index", days=30)
     posted = await gateway.post(alice, None, Upload(photos["coffee"]))
     assert posted.jump_url in await said(gateway, alice, "find", query="a cup")

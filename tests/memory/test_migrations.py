@@ -25,6 +25,8 @@ from memory.types import Actor
 from rapbot.cli import app
 
 TABLES = {"scopes", "concepts", "views", "audit_events", "dead_letters"}
+TABLES |= {"web_sessions", "members_seen"}  # 0004
+TABLES |= {"photo_index_settings", "indexed_photos", "indexed_embeddings", "indexed_recognitions"}  # 0007
 HEAD = "0007"
 
 

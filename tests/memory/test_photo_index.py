@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from memory_testkit import ENCODER, jpeg, make_view, unit
@@ -17,6 +18,8 @@ from memory.index_types import IndexedVector, NewIndexedPhoto, Recognition
 from memory.photo_index import PhotoIndex
 from memory.store import MemoryStore
 from memory.types import Actor, ScopeInfo, ScopeKind
+
+EARLY = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def photo(
@@ -51,6 +54,10 @@ def test_off_by_default_moderators_switch_members_read(store: MemoryStore, group
     assert first is not None
     assert index.add(group_scope.id, member, photo(1, "https://t.me/c/1/2", [Recognition(bo.id, 0.9)], "r1")) == first
     index.add(group_scope.id, Actor("carol"), photo(5, "https://t.me/c/1/3"))
+    assert index.status(group_scope.id, member).photos == 2
+    # A photo posted before the index was turned on (a late delivery) is never indexed.
+    early = NewIndexedPhoto("https://t.me/c/1/0", 8, 8, [IndexedVector("whole", ENCODER, unit(9))], posted_at=EARLY)
+    assert index.add(group_scope.id, member, early) is None
     assert index.status(group_scope.id, member).photos == 2
 
     concept, total, found = index.with_concept(group_scope.id, member, "bo")

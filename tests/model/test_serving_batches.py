@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -141,7 +141,7 @@ def test_a_batch_does_not_wait_for_requests_queued_at_another_stage() -> None:
     once instead of waiting out its window for a request that cannot come soon."""
     release = threading.Event()
 
-    def slow(requests: list[int]) -> list[int]:
+    def slow(requests: Sequence[int]) -> list[int]:
         release.wait(10)
         return list(requests)
 

@@ -19,13 +19,14 @@ from PIL import Image
 from test_vllm import FakeVllm
 from tiny_vlms import BO, MAM, QUERY
 
+from model.generator import GeneratorSpecError
 from model.repic import RepicGenerator, build_repic_generator
 from model.repic_prompt import REPIC_QUERY_PREFIX, REPIC_SYSTEM_PROMPT, reference_text
 from model.settings import ModelSettings
 from model.tiny_qwen import build_tiny_qwen
 from model.types import view_key
 from model.vllm import PromptMismatch, build_vllm_generator, media_uuid
-from model.vllm_repic import VllmRepicGenerator
+from model.vllm_repic import VllmRepicGenerator, build_vllm_repic_generator
 
 SERVED = "repic"
 BO_V = dataclasses.replace(BO, view_id=view_key(1, b"bo"))
@@ -89,9 +90,17 @@ def settings_for(model_dir: Path, url: str) -> ModelSettings:
 
 
 def test_repic_prompt_goes_to_the_server_with_view_uuids(model_dir: Path, fake: FakeQwenVllm) -> None:
+    from model.engine import ServingEngine
+    from model.profiles import load_bundle
+
     settings = settings_for(model_dir, fake.url)
-    generator = build_vllm_generator("tiny-repic", settings)
-    assert isinstance(generator, VllmRepicGenerator) and generator.max_concepts == settings.repic_max_concepts
+    engine = ServingEngine(load_bundle("tiny-repic", settings), settings)  # what RAPBOT_ENGINE=vllm builds
+    assert isinstance(engine.generator.inner, VllmRepicGenerator)
+    engine.close()
+    with pytest.raises(GeneratorSpecError):
+        build_vllm_generator("tiny-repic", settings)  # the RAP client never sends RePIC's prompt
+    generator = build_vllm_repic_generator("tiny-repic", settings)
+    assert generator.max_concepts == settings.repic_max_concepts
     answer = generator.generate(QUERY, [BO_V, MAM_V], "What is <bo> doing?", max_new_tokens=5, seed=4)
     assert answer.text == "seed=4 ok" and answer.used == ["bo", "mam"] and answer.tokens == 3
     (body,) = fake.bodies
@@ -114,7 +123,7 @@ def test_the_prompt_tokens_match_the_hf_engine(model_dir: Path, fake: FakeQwenVl
     """The worker's prompt (what the hf engine's RepicGenerator feeds the model) is what the server
     renders: same text, same tokens; a server rendering something else is a PromptMismatch."""
     settings = settings_for(model_dir, fake.url)
-    generator = build_vllm_generator("tiny-repic", settings)
+    generator = build_vllm_repic_generator("tiny-repic", settings)
     hf = build_repic_generator("tiny-repic", ModelSettings(model_dir=model_dir, device="cpu", dtype="float32"))
     assert isinstance(hf, RepicGenerator)
     for image, concepts in ((QUERY, [BO_V]), (None, [MAM_V]), (QUERY, [])):

@@ -49,6 +49,8 @@ async def test_malformed_and_unknown_commands(bot: Harness, photos: dict[str, by
     assert 'There is no "ghost"' in (await bot.send(ann.text, "/rename ghost: casper"))[0]
     assert "not a page number" in (await bot.send(ann.text, "/concepts two"))[0]
     assert "works only in a group" in (await bot.send(ann.text, "/lock"))[0]
+    # A group setting in a private chat: the context is said before the bad number is judged.
+    assert (await bot.send(ann.text, "/threshold 1.5"))[0] == "/threshold works only in a group chat."
     assert "nothing to choose" in (await bot.send(ann.text, "/choose 2"))[0]
     await assert_memory_empty(bot, ann)
 

@@ -126,6 +126,19 @@ async def test_candidate_choice_with_the_inline_keyboard(bot: Harness, photos: d
     assert "1 remembered" in (await bot.send(ann.text, "/concepts"))[0]
 
 
+async def test_a_second_remember_keeps_the_first_waiting(bot: Harness, photos: dict[str, bytes]) -> None:
+    ann = bot.chatter(107)
+    first = await bot.send(ann.photo, photos["astronaut"], caption="/remember eileen: an astronaut")
+    assert any("this photo for <eileen>. Which one did you mean?" in r for r in first), first
+    second = await bot.send(ann.photo, photos["coffee"], caption="/remember cup: my mug")
+    if any("Which one did you mean?" in r for r in second):  # both wait: the later one says so
+        assert any("this photo for <cup>" in r and "also waiting for your choice: <eileen>" in r for r in second)
+        assert any("remembered <cup>" in r for r in await bot.send(ann.text, "/choose whole"))
+    chosen = await bot.send(ann.text, "/choose eileen whole")
+    assert any("remembered <eileen>" in r for r in chosen), chosen
+    assert "2 remembered" in (await bot.send(ann.text, "/concepts"))[0]
+
+
 async def test_typed_cancel_stores_nothing(bot: Harness, photos: dict[str, bytes]) -> None:
     ann = bot.chatter(106)
     replies = await bot.send(ann.photo, photos["astronaut"], caption="/remember eileen: an astronaut")

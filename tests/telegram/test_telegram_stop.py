@@ -68,10 +68,12 @@ async def test_the_telegram_bot_stops_its_embedded_postgres(signum: int, data_di
         )
         try:
             deadline = time.monotonic() + 300
-            while not any(call.method == "getUpdates" for call in api.calls):
+            # deleteWebhook comes right before polling starts (the fake answers getUpdates only later).
+            while not any(call.method == "deleteWebhook" for call in api.calls):
                 assert process.returncode is None, "rapbot telegram exited before polling"
                 assert time.monotonic() < deadline, "rapbot telegram never polled"
                 await asyncio.sleep(0.5)
+            await asyncio.sleep(2)  # polling now
             pgdata = embedded_pgdata(data_dir)
             assert postgres_for(pgdata), "the embedded Postgres was not running before the signal"
             children = psutil.Process(process.pid).children(recursive=True)

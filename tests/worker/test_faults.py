@@ -191,7 +191,10 @@ async def test_a_killed_workers_request_comes_back_to_a_fresh_worker_and_is_answ
     alice: Requester,
     photos: dict[str, bytes],
 ) -> None:
-    settings = fault_settings(private_redis)
+    # The restarted GPU worker loads its networks again before the redelivered request can run: the
+    # soft limit 40 s (everything else derived from it: visibility 60 s, client 240 s) leaves room
+    # for that on a busy machine.
+    settings = settings_for_run(redis_url=private_redis.url, task_soft_time_limit_s=40)
     workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
     request_id = f"kill-{uuid.uuid4().hex}"
     await workers.start_and_wait()
@@ -264,7 +267,13 @@ async def test_a_request_whose_client_gave_up_is_dropped_not_run_later(
     assert err.value.code == TIMEOUT
     redis.zrem(presence_key(settings.pipeline_queue), "hung:1")
     await workers.start_and_wait()
-    answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=150)
+    deadline = time.monotonic() + 180
+    while True:  # a 5 s deadline: the first answers may meet the networks still loading
+        try:
+            answer = await asyncio.wait_for(client.answer(alice, None, "hello?"), timeout=60)
+            break
+        except RapError as error:
+            assert error.code == TIMEOUT and time.monotonic() < deadline, error.message
     assert answer.text is not None
     assert (
         store.list_concepts(store.scope("console", "user", "alice").id, Actor("alice")).total == 0

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pgserver
 import pytest
-from conftest import jpeg_of
 from sqlalchemy import create_engine, text
 from test_celery import ROOT
 from test_faults import (  # noqa: F401  (fixtures)
@@ -70,6 +69,18 @@ from worker.transport.local import LocalClient
 from worker.transport.presence import STALE_S, presence_key
 
 pytestmark = pytest.mark.faults
+
+
+def jpeg_of(array: Any) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
 ALICE = Requester(platform="console", user_id="alice")
 
 

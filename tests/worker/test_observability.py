@@ -255,7 +255,9 @@ def test_a_check_that_hangs_or_raises_fails_its_part_only() -> None:
     def store_that_cannot_open() -> MemoryStore:
         raise RapError("backend_down", "postgresql://user:secret@db/rapbot is down")
 
-    assert health.health_checks(store=store_that_cannot_open)() == {"postgres": "unavailable (RapError: backend_down)"}
+    assert health.health_checks(store=store_that_cannot_open)() == {
+        "postgres": "unavailable: cannot connect (RapError: backend_down)"
+    }
 
 
 def test_a_taken_port_is_logged_not_fatal(server_for: Any, caplog: pytest.LogCaptureFixture) -> None:

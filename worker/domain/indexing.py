@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,9 +98,10 @@ class Indexer:
         images: Sequence[bytes],
         locations: Sequence[str],
         request_id: str | None = None,
+        posted_at: Sequence[float] | None = None,
     ) -> IndexedPhotos:
-        if len(images) != len(locations):
-            raise RapError(BAD_REQUEST, "Each indexed photo needs where to find it.")
+        if len(images) != len(locations) or (posted_at is not None and len(posted_at) != len(images)):
+            raise RapError(BAD_REQUEST, "Each indexed photo needs where to find it (and when it was posted).")
         settings = self.index.accepts(scope_id)
         if not settings.enabled:
             return IndexedPhotos(off=True)  # nothing detected, embedded or kept
@@ -122,6 +124,7 @@ class Indexer:
                 recognitions=[Recognition(s.concept.id, s.similarity, s.box, s.uncertain) for s in seen],
                 thumbnail_jpeg=thumbnail,
                 request_id=f"{request_id}:{i}" if request_id else None,
+                posted_at=datetime.fromtimestamp(float(posted_at[i]), UTC) if posted_at is not None else None,
             )
             if self.index.add(scope_id, actor, photo) is None:
                 return result.model_copy(update={"off": True})  # turned off meanwhile

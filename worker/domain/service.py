@@ -307,11 +307,17 @@ class RapService:
         return self._indexer
 
     def index_photo(
-        self, who: Requester, images: list[bytes], locations: list[str], request_id: str | None = None
+        self,
+        who: Requester,
+        images: list[bytes],
+        locations: list[str],
+        request_id: str | None = None,
+        posted_at: list[float] | None = None,
     ) -> IndexedPhotos:
         scope = self.scope_of(who)
         threshold = self.store.effective_threshold(scope)
-        return self.indexer.index_photos(scope.id, threshold, self.actor_of(who), images, locations, request_id)
+        actor = self.actor_of(who)
+        return self.indexer.index_photos(scope.id, threshold, actor, images, locations, request_id, posted_at)
 
     def find_photos(self, who: Requester, query: str, limit: int = 10) -> FindResult:
         return self.indexer.find(self.scope_of(who).id, self.actor_of(who), query, limit)

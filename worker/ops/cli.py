@@ -175,7 +175,7 @@ def _supervise(settings: WorkerSettings, concurrency: int, pool: str, loglevel: 
                 if child is not None and child.poll() is not None:
                     ran = now - started[role]
                     failures[role] = 0 if ran >= STABLE_S else failures[role] + 1
-                    delay = RESTART_DELAYS_S[min(failures[role], len(RESTART_DELAYS_S) - 1)] if failures[role] else 0.0
+                    delay = RESTART_DELAYS_S[min(failures[role], len(RESTART_DELAYS_S)) - 1] if failures[role] else 0.0
                     log.error(
                         "the %s worker stopped (exit status %s) after %.0f s; starting it again in %.0f s",
                         role.value,

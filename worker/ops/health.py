@@ -45,6 +45,9 @@ def _in_words(exc: BaseException) -> str:
         seen.append(current)
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     names = " ".join(type(each).__name__ for each in seen).lower()
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code in ("backend_down", "store_unavailable"):
+        names += " unavailable"
     for each in seen:
         if isinstance(each, ConnectionRefusedError):
             return "connection refused"
@@ -145,7 +148,7 @@ def run_checks(
         try:
             results[name] = check()
         except Exception as exc:
-            results[name] = f"failed: {why(exc)}"
+            results[name] = why(exc)  # "failed (RuntimeError)", "timed out (TimeoutError)"
 
     threads = [
         threading.Thread(target=run, args=(name, check), name=f"rapbot-health-{name}", daemon=True)

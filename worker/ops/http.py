@@ -63,7 +63,7 @@ def health_response(health: Health | None) -> tuple[str, bytes]:
     try:
         parts = health() if health is not None else {}
     except Exception as exc:
-        parts = {"health": f"failed: {why(exc)}"}
+        parts = {"health": why(exc)}
     failing = {name: why for name, why in parts.items() if why is not None}
     if not failing:
         return "200 OK", b"ok\n"
