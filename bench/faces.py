@@ -104,7 +104,7 @@ def main() -> None:
     # both named, as uncertain. Two views of the same person spread by `spread`; the closest other
     # person stays `gap` below her: a margin between the two flags the same face remembered twice
     # and never merges two different people.
-    from worker.domain.indexing import LOOKALIKE_MARGIN
+    from worker.domain.lookalikes import LOOKALIKE_MARGIN
 
     same_faces = [sims[0] for kind, _, sims in rows if kind == "same"]
     spread = max(same_faces) - min(same_faces)

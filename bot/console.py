@@ -25,6 +25,7 @@ from typing import TextIO
 from bot import replies
 from bot.dispatch import Context, HeldAnswer, HeldChoice, Reply, Surface, dispatch, parse_error_reply
 from bot.grammar import AddPhoto, Command, ParseError, Question, Remember, parse
+from bot.indexing import index_posted
 from bot.settings import ConsoleSettings
 from bot.startup import StartupError
 from bot.startup import open_client as open_configured
@@ -174,7 +175,6 @@ class ConsoleSession:
     async def _index(self, images: list[bytes], paths: list[Path]) -> None:
         """Photos posted on the console go into the memory's photo index when it is on, found again
         by their file paths (docs/index.md)."""
-        from bot.indexing import index_posted
 
         async def given() -> list[bytes]:
             return images

@@ -412,7 +412,12 @@ async def _act(command: Command, ctx: Context) -> Reply:
             images = await ctx.images()
             if not images:
                 return Reply(replies.need_photo("addphoto"), private=True, refused=True)
-            return Reply(replies.photos_added(await add_photos(client, who, name, images, ctx.request_id)))
+            added = await add_photos(client, who, name, images, ctx.request_id)
+            # Nothing added because a refusal about the concept or the service stopped the album at
+            # its first photo: the album ends as that refusal does (403/404/503 on the web).
+            stopped_first = added.stopped is not None and not added.added and not added.refused
+            outcome = outcome_of(added.stopped[1]) if added.stopped is not None and stopped_first else "ok"
+            return Reply(replies.photos_added(added), outcome=outcome)
         case ListConcepts(page):
             size = ctx.page_size
             listing = await client.list_concepts(who, (page - 1) * size, size)

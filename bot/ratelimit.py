@@ -20,13 +20,14 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from worker.settings import WorkerSettings
+
 log = logging.getLogger(__name__)
 MEMORY = "memory://"
 
 
 def shared_storage_uri() -> str:
     """Redis when the deployment has one (RAPBOT_REDIS_URL), else this process's memory."""
-    from worker.settings import WorkerSettings
 
     redis_url = WorkerSettings().redis_url
     return redis_url if redis_url else MEMORY

@@ -10,6 +10,7 @@ consistent and is reviewed in one place.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -106,7 +107,7 @@ def gallery_link(url: str, sign_in: str | None = None, can_sign_in: bool = False
     elif can_sign_in:
         text += (
             "\nTo sign in from here, set the same RAPBOT_WEB_SESSION_SECRET (at least 32 characters, e.g. "
-            "$(openssl rand -hex 32)) for scripts/rapbot web and for this console, and restart both: "
+            f"$(openssl rand -hex 32)) for {_rapbot()} web and for this console, and restart both: "
             "/gallery then adds a sign-in link. See docs/gallery.md."
         )
     return text
@@ -251,10 +252,10 @@ def answer(result: AnswerResult, with_photo: bool) -> str:
         lines.append(f"I know nothing called {listed} here (/concepts lists what I know).")
     if result.dropped:
         lines.append("left out to fit: " + ", ".join(f"<{name}>" for name in result.dropped))
-    if result.left_out:  # recognised beyond how many concepts the model takes per photo
-        lines.append("also saw but left out: " + ", ".join(f"<{name}>" for name in result.left_out))
     for group in result.lookalikes:  # two concepts within the look-alike margin on one crop (docs/index.md)
         lines.append("not sure which: " + " or ".join(f"<{name}>" for name in group) + " (they look alike to me)")
+    if result.left_out:  # recognised beyond how many concepts the model takes per photo
+        lines.append("also saw but left out: " + ", ".join(f"<{name}>" for name in result.left_out))
     return "\n".join(lines)
 
 
@@ -394,6 +395,11 @@ def _numbers(numbers: Sequence[int]) -> str:
     if len(numbers) == 2:
         return f"photos {numbers[0]} and {numbers[1]}"
     return f"photos {numbers[0]} to {numbers[-1]}"
+
+
+def _rapbot() -> str:
+    """The rapbot command as the operator types it (`scripts/rapbot` sets RAPBOT_INVOKED_AS)."""
+    return os.environ.get("RAPBOT_INVOKED_AS", "").strip() or "rapbot"
 
 
 def _one_line(text: str) -> str:

@@ -7,6 +7,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlalchemy import create_engine, pool
+
+from memory.database import translate_unavailable
+from memory.errors import MemoryStoreError
+from memory.repositories.search import cluster_views
 
 db_app = typer.Typer(help="The memory database: migrate it up or down, show its revision.", no_args_is_help=True)
 # `rapbot memory ...`: maintenance of what is stored. Its commands that need a network (reembed) are
@@ -70,11 +75,6 @@ def cluster(url: UrlOption = None) -> None:
     """Order the stored views by memory again: a search reads one memory's views from consecutive
     pages, but views added since the last run sit one per page. Locks the views table while it runs
     (30-75 s per million views); run it when the bot is quiet, e.g. nightly."""
-    from sqlalchemy import create_engine, pool
-
-    from memory.database import translate_unavailable
-    from memory.errors import MemoryStoreError
-    from memory.repositories.search import cluster_views
 
     try:
         target = cli_url(url)

@@ -17,14 +17,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import select
 
 from memory import policy
 from memory import validation as v
 from memory.errors import InvalidSetting
+from memory.export import add_photo_index
 from memory.index_types import MAX_RETENTION_DAYS, FoundPhoto, IndexSettings, IndexStatus, NewIndexedPhoto
+from memory.models import PhotoIndexSettings
 from memory.repositories import audit as audit_log
 from memory.repositories import concepts, scopes
 from memory.repositories import photo_index as rows
+from memory.repositories.lookalikes import closest_others
 from memory.types import Actor, ConceptInfo
 
 if TYPE_CHECKING:
@@ -121,8 +125,11 @@ class PhotoIndex:
             settings = rows.settings(s, scope_id)
             if not settings.enabled:
                 return None
-            if photo.posted_at is not None and settings.since is not None and photo.posted_at < settings.since:
-                return None  # posted before the index was turned on: never indexed
+            # Posted before the index was turned on (a late delivery): never indexed. Chat platforms
+            # date messages to the second, so the second it was turned on counts as on.
+            since = settings.since.replace(microsecond=0) if settings.since is not None else None
+            if photo.posted_at is not None and since is not None and photo.posted_at < since:
+                return None
             if photo.request_id is not None:
                 done = rows.for_request(s, scope_id, photo.request_id)
                 if done is not None:
@@ -153,9 +160,6 @@ class PhotoIndex:
     def expire_all(self) -> int:
         """Expire every memory's old photos (`rapbot`'s periodic job; reads and writes also expire
         their own memory's). Returns how many were deleted."""
-        from sqlalchemy import select
-
-        from memory.models import PhotoIndexSettings
 
         total = 0
         with self.store._read() as s:
@@ -209,7 +213,6 @@ class PhotoIndex:
     # ---- members -----------------------------------------------------------------------------
     def export_into(self, archive: bytes, platform: str, actor: Actor) -> bytes:
         """A user's export (MemoryStore.export_user) with the photos they posted added."""
-        from memory.export import add_photo_index
 
         return add_photo_index(archive, self.user_photos(platform, actor))
 
@@ -235,7 +238,6 @@ class PhotoIndex:
 def lookalikes(store: MemoryStore, concept_id: int, encoder: str, floor: float) -> list[tuple[str, float]]:
     """The other concepts of the concept's memory that one of its own views (of `encoder`) is at
     least `floor` similar to, closest first (pipeline-internal: a just-remembered concept)."""
-    from memory.repositories.lookalikes import closest_others
 
     with store._read() as s:
         return closest_others(s, concept_id, encoder, floor)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, get_args
 import typer
 
 from model.settings import ModelSettings, Profile
+from model.weights import pull_command
 
 if TYPE_CHECKING:
     from model.weights import WeightSpec
@@ -80,6 +81,7 @@ def list_profiles() -> None:
 @models_app.command("check")
 def check(profile: ProfileArg = None) -> None:
     """Offline: report which of the profile's weights are on this machine; exit 1 if any is missing."""
+
     settings = _settings(profile)
     weights = _weights(settings)
     missing = [weight for weight in weights if not weight.present]
@@ -91,7 +93,7 @@ def check(profile: ProfileArg = None) -> None:
         names = ", ".join(weight.name for weight in missing)
         typer.echo(
             f"{len(missing)} weight(s) missing for profile {settings.profile}: {names}. "
-            f"Fetch them with `rapbot models pull {settings.profile}` (model dir: {settings.model_dir}).",
+            f"Fetch them with `{pull_command(settings.profile)}` (model dir: {settings.model_dir}).",
             err=True,
         )
         raise typer.Exit(code=1)

@@ -77,5 +77,5 @@ class PhotoIndexCommands(commands.Cog):
             return found
 
         locations = [message.jump_url] * len(images)
-        when = [message.created_at.timestamp()] * len(images)
-        index_later(self.frontend.client, who, fetch, locations, f"index:discord:{message.id}", when)
+        # No posted_at: the gateway delivers messages live (it replays none from before a reconnect).
+        index_later(self.frontend.client, who, fetch, locations, f"index:discord:{message.id}")

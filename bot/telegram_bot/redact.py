@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-REDACTED = "<token>"
+REDACTED = "[redacted]"  # the same mark as the gallery's (bot/web/log_redaction.py)
 
 
 class TokenRedactingFilter(logging.Filter):

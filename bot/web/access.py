@@ -208,12 +208,12 @@ def group_key(group: GroupAccess) -> str:
 
 
 def check_rate(request: Request, memory: OpenMemory) -> None:
-    """A gallery write counts against the same per-user and per-chat limits as the user's requests
-    in the chats (bot/ratelimit.py); over them: 429."""
+    """A gallery write (or search) counts against the same per-user and per-chat limits as the user's
+    requests in the chats (bot/ratelimit.py); over them: 429."""
     limits = state_of(request).limits.get(memory.who.platform)
     if limits is None:
         return
     chat = memory.who.chat_id if memory.is_group else None
     wait = limits.try_acquire(memory.who.user_id, chat)
     if wait is not None:
-        raise HTTPException(429, f"Too many changes at once: try again in {max(1, round(wait))} seconds.")
+        raise HTTPException(429, f"Too many requests at once: try again in {max(1, round(wait))} seconds.")

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.ratelimit import RequestLimits
-from bot.web import auth_routes, gallery_routes, log_redaction, moderation_routes
+from bot.web import auth_routes, gallery_routes, index_routes, log_redaction, moderation_routes
 from bot.web.access import NotSignedIn
 from bot.web.body_limits import BodyLimits
 from bot.web.discord_oauth import DiscordOAuth
@@ -145,5 +145,6 @@ def create_app(
 
     app.include_router(auth_routes.router)
     app.include_router(gallery_routes.router)
+    app.include_router(index_routes.router)
     app.include_router(moderation_routes.router)
     return app

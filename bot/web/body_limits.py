@@ -1,8 +1,9 @@
-"""Bounds on request bodies, before anything parses them: an upload (a concept's new photo) is
+"""Bounds on request bodies, before anything parses them: an upload (a concept's new photos) is
 accepted only from a browser holding a signed-in session cookie, only up to the upload limit (by
 its Content-Length, and again while it streams, for a body that says less than it sends), and only
-as fast as a read timeout allows per chunk; every other body (forms, sign-in posts) has a small
-limit. A refusal is a 401, 408, 411 or 413 page; the connection is not kept waiting."""
+as fast as a read timeout allows per chunk; the limit is per request, for all the photos of one
+upload together. Every other body (forms, sign-in posts) has a small limit. A refusal is a 401,
+408, 411 or 413 page; the connection is not kept waiting."""
 
 from __future__ import annotations
 
@@ -71,9 +72,15 @@ class BodyLimits:
 
 
 def _too_large(upload: bool, upload_bytes: int) -> str:
-    if upload:
-        return f"That photo is too large (the limit is {max(1, upload_bytes // (1024 * 1024))} MB)."
-    return "That request is too large."
+    return too_large(upload_bytes) if upload else "That request is too large."
+
+
+def too_large(upload_bytes: int) -> str:
+    """The limit is per upload (one request), for all its photos together."""
+    return (
+        f"That upload is too large: the photos sent at once may hold {max(1, upload_bytes // (1024 * 1024))} MB "
+        "together. Send fewer at a time."
+    )
 
 
 def _has_signed_in_cookie(scope: Scope) -> bool:

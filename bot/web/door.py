@@ -9,9 +9,10 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from bot.dispatch import Context, Reply, context_refusal, dispatch
-from bot.grammar import Command
+from bot.grammar import Command, Find
 from bot.web.access import OpenMemory, check_rate, state_of
 from bot.web.pages import STATUS_OF_OUTCOME
+from worker.index_schemas import FindResult, PhotoIndexStatus
 from worker.schemas import Permissions
 
 
@@ -44,3 +45,19 @@ async def allowed_here(request: Request, memory: OpenMemory, command: Command) -
 async def permissions(request: Request, memory: OpenMemory, name: str | None = None) -> Permissions:
     """What the policy allows the user here now: what the page may offer (the writes ask again)."""
     return await state_of(request).client.permissions(memory.who, name)
+
+
+async def index_status(request: Request, memory: OpenMemory) -> PhotoIndexStatus:
+    """Whether the memory's photo index is on (anyone who may read the memory may know)."""
+    return await state_of(request).client.photo_index(memory.who)
+
+
+async def find(request: Request, memory: OpenMemory, query: str, limit: int, *, counted: bool = True) -> FindResult:
+    """The chats' `/find` as structured results: its context rules first, the user's request limits
+    (a search embeds its text on the worker, like a request in the chat; `counted=False` for the
+    concept page's own strip, a page read like the photos), then the client under the same policy."""
+    command = Find(" ".join(query.split()))
+    await allowed_here(request, memory, command)
+    if counted:
+        check_rate(request, memory)
+    return await state_of(request).client.find_photos(memory.who, command.query, limit)

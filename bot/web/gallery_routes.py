@@ -23,9 +23,11 @@ from bot.web.access import (
     state_of,
     user_groups,
 )
-from bot.web.door import act, permissions
+from bot.web.body_limits import too_large
+from bot.web.door import act, index_status, permissions
+from bot.web.index_routes import seen_in_chat
 from bot.web.pages import render
-from bot.web.params import MemoryKey, NameForm, NameQuery, PageNumber, TextForm, ViewIndex
+from bot.web.params import MAX_UPLOAD_PHOTOS, MemoryKey, NameForm, NameQuery, PageNumber, TextForm, ViewIndex
 from bot.web.thumbnails import full_size
 from worker.schemas import GroupSettings
 
@@ -60,6 +62,7 @@ async def grid(request: Request, key: MemoryKey, page: PageNumber = 1) -> Respon
     found = await state.client.list_concepts(memory.who, offset=(page - 1) * size, limit=size)
     settings = await group_settings(request, memory)
     allowed = await permissions(request, memory)
+    index_on = (await index_status(request, memory)).enabled
     pages = max(1, -(-found.total // size))
     return render(
         request,
@@ -71,6 +74,7 @@ async def grid(request: Request, key: MemoryKey, page: PageNumber = 1) -> Respon
         total=found.total,
         group_settings=settings,
         allowed=allowed,
+        index_on=index_on,
     )
 
 
@@ -80,6 +84,7 @@ async def concept(request: Request, key: MemoryKey, name: NameQuery) -> Response
     detail = await state_of(request).client.show(memory.who, name)
     settings = await group_settings(request, memory)
     allowed = await permissions(request, memory, detail.concept.name)
+    seen = await seen_in_chat(request, memory, detail.concept.name)
     return render(
         request,
         "concept.html",
@@ -89,6 +94,9 @@ async def concept(request: Request, key: MemoryKey, name: NameQuery) -> Response
         negatives=range(len(detail.negatives)),
         can_change=allowed.may_change,
         group_settings=settings,
+        seen=seen,
+        max_upload_photos=MAX_UPLOAD_PHOTOS,
+        max_upload_mb=max(1, state_of(request).settings.max_upload_bytes // (1024 * 1024)),
     )
 
 
@@ -137,16 +145,22 @@ async def category(request: Request, key: MemoryKey, name: NameForm, category: N
 
 
 @router.post("/m/{key}/add-photo", dependencies=writes)
-async def add_photo(request: Request, key: MemoryKey, name: NameForm, file: UploadFile | None = None) -> Response:
-    """The body was bounded before it was parsed (bot/web/limits.py): its size, its read time."""
+async def add_photo(request: Request, key: MemoryKey, name: NameForm, file: list[UploadFile] | None = None) -> Response:
+    """One photo or several (`file` repeated, a `multiple` file input), added as the chats' /addphoto
+    with an album (bot/photos.py): every photo is tried and the message says photo by photo what was
+    added and why not; a refusal about the concept or the service stops the rest and says which were
+    not tried. One photo's refusal is the page's status, as before. The body was bounded before it
+    was parsed (bot/web/body_limits.py): all its photos together, per request, and its read time."""
     memory = await open_memory(request, key)
     limit = state_of(request).settings.max_upload_bytes
-    data = await file.read(limit + 1) if file is not None else b""
-    if not data:
+    if len(file or []) > MAX_UPLOAD_PHOTOS:
+        raise HTTPException(422, f"Add at most {MAX_UPLOAD_PHOTOS} photos at once.")
+    photos = [data for data in [await part.read(limit + 1) for part in file or []] if data]  # empty: no file chosen
+    if not photos:
         raise HTTPException(422, "Choose a photo to add.")
-    if len(data) > limit:
-        raise HTTPException(413, f"That photo is too large (the limit is {limit // (1024 * 1024)} MB).")
-    request.session["flash"] = (await act(request, memory, AddPhoto(name), [data])).text
+    if sum(len(data) for data in photos) > limit:
+        raise HTTPException(413, too_large(limit))
+    request.session["flash"] = (await act(request, memory, AddPhoto(name), photos)).text
     return back_to(memory, name)
 
 

@@ -15,10 +15,13 @@ MAX_NAME = 200  # the store's own limit is lower: it says why a long name is ref
 MAX_TEXT = 4000
 MAX_PAGE = 100_000  # far beyond any memory's pages (the store holds a few thousand things at most)
 MAX_VIEW = 1000
+MAX_QUERY = 300  # a photo index search (/find): the worker's own limit (worker/domain/indexing.py)
+MAX_UPLOAD_PHOTOS = 10  # photos in one upload, as in a Telegram album; together within the upload limit
 
 MemoryKey = Annotated[str, Path(min_length=1, max_length=140, pattern=LINE)]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 ViewIndex = Annotated[int, Query(ge=0, le=MAX_VIEW)]
 NameQuery = Annotated[str, Query(min_length=1, max_length=MAX_NAME, pattern=LINE)]
+SearchQuery = Annotated[str, Query(min_length=1, max_length=MAX_QUERY, pattern=LINE)]
 NameForm = Annotated[str, Form(min_length=1, max_length=MAX_NAME, pattern=LINE)]
 TextForm = Annotated[str, Form(max_length=MAX_TEXT, pattern=TEXT)]

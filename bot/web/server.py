@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from telegram import Bot
 
 from bot.ratelimit import RequestLimits
+from bot.startup import StartupError, describe_validation, open_client
 from bot.telegram_bot.settings import TelegramSettings
 from bot.web.app import create_app
 from bot.web.discord_oauth import DiscordOAuth
@@ -20,6 +21,7 @@ from bot.web.identity import SignedInUser
 from bot.web.memberships import Memberships
 from bot.web.settings import WebSettings
 from worker.client import RapClient
+from worker.ops.metered import observe_frontend
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ def allow_list(telegram: TelegramSettings) -> Callable[[SignedInUser], bool]:
 def shared_limits(telegram: TelegramSettings) -> dict[str, RequestLimits]:
     """The gallery's writes count against the chat bots' own limits (bot/ratelimit.py: shared
     through Redis when RAPBOT_REDIS_URL is set): Telegram's settings, Discord's, the console's."""
+    # The known package-level circle (pyproject's ignore_imports): the gallery reads the platforms'
+    # settings while the platforms read the gallery's; kept out of the module's import time.
     from bot.discord_bot.settings import DiscordSettings
 
     try:
@@ -119,10 +123,7 @@ def build_app(settings: WebSettings, client: RapClient, telegram: TelegramSettin
 
 
 def run(settings: WebSettings | None = None) -> None:
-    import uvicorn
-
-    from bot.startup import StartupError, describe_validation, open_client
-    from worker.ops.metered import observe_frontend
+    import uvicorn  # the server itself: loaded by `rapbot web` only, not by `rapbot --help` or the bots
 
     try:
         settings = settings or WebSettings()

@@ -32,6 +32,7 @@ async def test_console_prints_the_gallery_url(
     monkeypatch.delenv("RAPBOT_WEB_PUBLIC_URL", raising=False)
     monkeypatch.setenv("RAPBOT_WEB_PORT", "8181")
     monkeypatch.delenv("RAPBOT_WEB_SESSION_SECRET", raising=False)
+    monkeypatch.setenv("RAPBOT_INVOKED_AS", "scripts/rapbot")  # as scripts/rapbot sets it
     mine = ConsoleSession(store_client, make_requester("ann", None, False), tmp_path, ConsoleSettings())
     first, *rest = (await mine.handle_line("/gallery")).splitlines()
     assert first == "This chat's memory as a photo gallery: http://127.0.0.1:8181/m/me"

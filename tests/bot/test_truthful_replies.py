@@ -13,7 +13,6 @@ from bot import replies
 from bot.console import ConsoleSession, make_requester
 from bot.dispatch import GROUP_ONLY, GROUP_ONLY_NAMES, PRIVATE_ONLY, PRIVATE_ONLY_NAMES
 from bot.grammar import USAGE
-from bot.settings import ConsoleSettings
 from worker.client import RapClient
 from worker.domain.mentions import unknown_names
 from worker.schemas import AnswerResult, ConceptSummary

@@ -74,7 +74,7 @@ def test_numbered_labels_of_boxes_in_the_same_place_do_not_overlap() -> None:
     boxes += [(0.0, 0.0, 60.0, 40.0), (3.0, 2.0, 50.0, 30.0), (105.0, 99.0, 120.0, 115.0)]
     tags = place_tags(boxes, [(24.0, 20.0)] * len(boxes), 400, 300)
     for i, a in enumerate(tags):
-        assert 0 <= a[0] and a[2] <= 400 and 0 <= a[1] and a[3] <= 300, a
+        assert a[0] >= 0 and a[2] <= 400 and a[1] >= 0 and a[3] <= 300, a
         for b in tags[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
     # Drawn: each number's tag keeps its own colour somewhere on the photo.

@@ -93,9 +93,7 @@ def test_missing_weights_are_all_named_once_per_process_with_the_command_as_type
     assert "\n" not in first + again
 
 
-def test_pull_without_network_fails_in_seconds_with_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pull_without_network_fails_in_seconds_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
     from rapbot.cli import app

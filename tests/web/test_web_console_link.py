@@ -51,4 +51,5 @@ async def test_console_without_a_session_secret_gives_no_link(
     monkeypatch.delenv("RAPBOT_WEB_SESSION_SECRET", raising=False)
     session = ConsoleSession(gallery.client, make_requester("ann", None, False), tmp_path, ConsoleSettings())
     reply = await session.handle_line("/gallery")
-    assert reply.startswith("This chat's memory as a photo gallery: ") and "sign in" not in reply
+    assert reply.startswith("This chat's memory as a photo gallery: ") and "/auth/console" not in reply  # no link
+    assert "RAPBOT_WEB_SESSION_SECRET" in reply, "it says what to set to get one"

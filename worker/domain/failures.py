@@ -7,6 +7,7 @@ import logging
 
 from memory.errors import MemoryStoreError, StoreUnavailable
 from model.batching import DeadlinePassed, EngineClosed, is_out_of_memory
+from model.weights import WeightsMissing, missing_weights_message
 from worker.errors import BACKEND_DOWN, MODEL_MISSING, OUT_OF_MEMORY, TIMEOUT, RapError
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ def as_rap_error(exc: BaseException) -> RapError:
     if isinstance(exc, MemoryStoreError):
         return RapError(exc.code, exc.message)
     if type(exc).__name__ == "WeightsMissing":  # model.weights.WeightsMissing: every missing weight, once
-        from model.weights import WeightsMissing, missing_weights_message
-
         return RapError(MODEL_MISSING, missing_weights_message(exc) if isinstance(exc, WeightsMissing) else str(exc))
     if is_out_of_memory(exc):
         return RapError(OUT_OF_MEMORY, "The model ran out of memory on this photo. Try a smaller photo, or later.")

@@ -27,8 +27,10 @@ from memory.errors import UnknownConcept
 from memory.index_types import FoundPhoto, IndexedVector, NewIndexedPhoto, Recognition
 from memory.photo_index import PhotoIndex, lookalikes
 from memory.types import Actor, ConceptInfo, ScopeInfo, SearchHit
+from model.draw import to_jpeg
 from model.types import Box, Face
 from worker.domain.learning import vetoed
+from worker.domain.lookalikes import LOOKALIKE_MARGIN
 from worker.domain.timing import stage
 from worker.errors import BAD_REQUEST, RapError
 from worker.index_schemas import FindResult, FoundPhotoItem, IndexedPhotos
@@ -38,9 +40,6 @@ if TYPE_CHECKING:
 
 SEARCH_K = 2  # nearest views per crop, as for answers
 THUMBNAIL_SIDE = 160  # pixels, the longer side, when a memory keeps thumbnails
-# Two concepts whose scores on one crop are this close are look-alikes: both are named, as
-# uncertain, instead of one being picked (docs/index.md, "Look-alikes"; measured in bench/faces.py).
-LOOKALIKE_MARGIN = 0.02
 MAX_FIND_QUERY_CHARS = 300
 _ONE_BATCH = threading.Lock()  # one indexing batch at a time per process: answers keep the engine
 INDEX_YIELD_MAX_S = 30.0  # the longest an indexing step waits for answers to finish (then it goes anyway)
@@ -308,24 +307,6 @@ def _per_crop(hits: Sequence[SearchHit], boxes: Sequence[Box | None], threshold:
     return _merge(seen)
 
 
-def lookalike_groups(hits: Sequence[SearchHit], thresholds: dict[int, float]) -> list[list[str]]:
-    """From per-crop hits (MemoryStore.search pooled=False): the names of the concepts that scored
-    within LOOKALIKE_MARGIN of the best one on the same crop, each group best first, once."""
-    rows: dict[int, list[SearchHit]] = {}
-    for hit in hits:
-        if hit.similarity >= thresholds.get(hit.concept.scope_id, 1.0) and not vetoed(hit):
-            rows.setdefault(hit.query_index, []).append(hit)
-    groups: list[list[str]] = []
-    for row in rows.values():
-        row.sort(key=lambda hit: hit.similarity, reverse=True)
-        names = [row[0].concept.name]
-        names += [hit.concept.name for hit in row[1:] if row[0].similarity - hit.similarity <= LOOKALIKE_MARGIN]
-        names = list(dict.fromkeys(names))
-        if len(names) > 1 and sorted(names) not in [sorted(group) for group in groups]:
-            groups.append(names)
-    return groups
-
-
 def _merge(seen: Sequence[_Seen]) -> list[_Seen]:
     """One per concept: its best sighting; certain wherever it was once seen for sure."""
     best: dict[int, _Seen] = {}
@@ -356,7 +337,6 @@ def _article(category: str) -> str:
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    from model.draw import to_jpeg
 
     small = image.copy()
     small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))

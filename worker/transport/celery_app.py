@@ -11,6 +11,8 @@ import logging
 from typing import Any
 
 from celery import Celery
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 from worker.settings import WorkerSettings
 
@@ -29,8 +31,6 @@ def _survive_restore_after_connection_loss() -> None:
     messages stay in Redis's unacked set (a persistent Redis keeps them), a worker restores them
     after the visibility timeout, and a redelivered request answers from its done mark, never runs
     twice (tests/worker/test_faults_defaults.py restarts Redis under a worker with tasks in flight)."""
-    from kombu.transport import redis as kombu_redis
-    from kombu.transport import virtual
 
     qos = kombu_redis.QoS
     if getattr(qos, "_rapbot_tolerant", False):
