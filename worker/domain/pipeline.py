@@ -33,8 +33,8 @@ from model.types import ConceptRef, Detection, ModelBundle, view_key
 from worker.domain.faces import FaceVerdict, face_view, has_face_views, judge_faces, store_face_view
 from worker.domain.grounding import boxes_to_draw, grounded_in_photo
 from worker.domain.images import decode_image
-from worker.domain.lookalikes import lookalike_groups
 from worker.domain.learning import offer_feedback, pool_unvetoed
+from worker.domain.lookalikes import lookalike_groups
 from worker.domain.matching import Subject, pick_subject
 from worker.domain.mentions import mentioned_names, unknown_names
 from worker.domain.pending import PendingRemember, PendingStore
