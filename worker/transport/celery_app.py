@@ -95,6 +95,10 @@ def make_celery(settings: WorkerSettings) -> Celery:
         },
         task_default_queue=settings.pipeline_queue,
         worker_hijack_root_logger=False,
+        # No remote control (`celery inspect`, broadcast commands): rapbot uses none, and its fanout
+        # subscription is one more Redis connection per worker whose blocking read could keep a
+        # stopping worker from exiting (two workers in one process shared it and hung, 1 run in 4).
+        worker_enable_remote_control=False,
         worker_send_task_events=False,
     )
     return app
