@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from process_testkit import postgres_for, signal_data_dir
 
 from memory.database import embedded_pgdata
 
@@ -29,27 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 STOP_S = 120  # to stop, on a busy 2-core machine (a thread may be finishing a network load)
 
 
-def postgres_for(pgdata: Path) -> list[psutil.Process]:
-    """The Postgres server processes running on `pgdata` (its postmaster names the folder)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if any(str(pgdata) in part for part in process.info["cmdline"] or []) and "postgres" in " ".join(
-                process.info["cmdline"]
-            ):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    """A data folder the embedded Postgres's own user can reach (pytest's tmp_path is root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="rbsig-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder / "data"
-    shutil.rmtree(folder, ignore_errors=True)
+    with signal_data_dir() as folder:
+        yield folder
 
 
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:

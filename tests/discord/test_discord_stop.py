@@ -6,41 +6,25 @@ connection ends it first, nothing it started may be left running."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+from process_testkit import postgres_for, signal_data_dir
 
 from memory.database import embedded_pgdata
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def postgres_for(pgdata: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            command = process.info["cmdline"] or []
-            if any(str(pgdata) in part for part in command) and "postgres" in " ".join(command):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="rbsig-", dir="/tmp"))
-    folder.chmod(0o755)  # the embedded Postgres runs as its own user
-    yield folder / "data"
-    shutil.rmtree(folder, ignore_errors=True)
+    with signal_data_dir() as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
