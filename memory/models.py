@@ -57,6 +57,11 @@ class Scope(Base):
     similarity_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     auto_caption: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     created_at: Mapped[datetime] = _now()
+    # A new number (one sequence) at every committed change to this memory's views or concepts, set
+    # by triggers (migration 0008): what memory/search_cache.py compares its copy's number with.
+    search_version: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("nextval('scope_search_version_seq')")
+    )
 
 
 class Concept(Base):

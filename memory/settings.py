@@ -32,3 +32,7 @@ class MemorySettings(BaseSettings):
     lock_timeout_s: float = Field(default=10.0, gt=0)
     idle_in_transaction_timeout_s: float = Field(default=30.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Each searching process keeps the views of the memories it searched in RAM, up to this many MB
+    # (memory/search_cache.py): a search then costs one small query (is my copy current?) instead of
+    # a scan of the memory's rows in Postgres. 0: every search scans Postgres.
+    search_cache_mb: float = Field(default=256.0, ge=0.0)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
+import numpy as np
 import numpy.typing as npt
 import psycopg
 from sqlalchemy.engine import Engine
@@ -41,6 +42,7 @@ from memory.errors import (
 from memory.export import export_zip
 from memory.repositories import audit as audit_log
 from memory.repositories import concepts, dead_letters, reembedding, scopes, search, views, web
+from memory.search_cache import SearchCache, rank
 from memory.settings import MemorySettings
 from memory.types import (
     FACE_ENCODER_PREFIX,
@@ -79,6 +81,7 @@ class MemoryStore:
             create_store_engine(url_or_engine, self.settings) if isinstance(url_or_engine, str) else url_or_engine
         )
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.search_cache = SearchCache(int(self.settings.search_cache_mb * 2**20))
         # Runs right before every commit; raising there writes nothing (worker/domain/runtime.py
         # sets the request's deadline check).
         self.before_commit: Callable[[], None] | None = None
@@ -601,7 +604,7 @@ class MemoryStore:
             return []
         dim = int(matrix.shape[1])
         with self._read() as s:
-            hits = search.nearest(s, scope_ids, matrix, encoder, k)
+            hits = self._nearest(s, scope_ids, matrix, encoder, k)
             if not hits:  # nothing stored for this encoder, or the query has the wrong dimension?
                 stored = views.stored_dim(s, scope_ids, encoder)
                 if stored is not None and stored != dim:
@@ -615,6 +618,30 @@ class MemoryStore:
                 best[key] = hit
         kept = [h for h in best.values() if min_similarity is None or h.similarity >= min_similarity]
         return sorted(kept, key=lambda h: (-h.similarity, h.concept.name, h.query_index))
+
+    def _nearest(
+        self, s: Session, scope_ids: Sequence[int], matrix: npt.NDArray[np.float32], encoder: str, k: int
+    ) -> list[SearchHit]:
+        """search.nearest's answer, from this process's current copies of the memories when it keeps
+        them (memory/search_cache.py): one query for the memories' numbers, then a copy loaded for
+        each memory whose number moved."""
+        if not self.search_cache.enabled:
+            return search.nearest(s, scope_ids, matrix, encoder, k)
+        dim = int(matrix.shape[1])
+        versions = search.search_versions(s, scope_ids)
+        entries = []
+        for scope_id in dict.fromkeys(int(sid) for sid in scope_ids):
+            if scope_id not in versions:
+                continue  # no such memory: nothing in it
+            key = (scope_id, encoder, dim)
+            entry = self.search_cache.current(key, versions[scope_id])
+            if entry is None:
+                entry = search.load_scope(s, scope_id, encoder, dim)
+                if entry is None:  # it changed while being read: scan in Postgres this time
+                    return search.nearest(s, scope_ids, matrix, encoder, k)
+                self.search_cache.keep(key, entry)
+            entries.append(entry)
+        return rank(entries, matrix, k)
 
     # ---- dead letters: requests that stopped their worker on every delivery (operators only) -----
 

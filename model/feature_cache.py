@@ -14,10 +14,11 @@ generator runs (the GPU), in its dtype: 576 x 4096 x 2 bytes = 4.5 MB a view for
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 
 @dataclass
@@ -37,12 +38,11 @@ def tensor_bytes(value: Any) -> int:
 
 
 class FeatureCache:
-    """Least-recently-used (key -> feature tensor) map under a byte budget; thread-safe."""
+    """Least-recently-used (key -> feature tensor) map under a byte budget (cachetools); thread-safe."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max(0, int(max_bytes))
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._bytes = 0
+        self._entries: LRUCache[Hashable, Any] = LRUCache(maxsize=max(1, self.max_bytes), getsizeof=tensor_bytes)
         self._lock = threading.Lock()
 
     @property
@@ -54,38 +54,26 @@ class FeatureCache:
 
     @property
     def bytes(self) -> int:
-        return self._bytes
+        return int(self._entries.currsize)
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
+            return self._entries.get(key)
 
     def put(self, key: Hashable, value: Any) -> None:
-        size = tensor_bytes(value)
-        if size > self.max_bytes:
+        if tensor_bytes(value) > self.max_bytes:
             return  # larger than the whole budget: not worth evicting everything for
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= tensor_bytes(old)
             self._entries[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes and self._entries:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= tensor_bytes(evicted)
 
     def drop(self, predicate: Any) -> int:
         """Remove the entries whose key satisfies `predicate`; how many were removed."""
         with self._lock:
             gone = [key for key in self._entries if predicate(key)]
             for key in gone:
-                self._bytes -= tensor_bytes(self._entries.pop(key))
+                del self._entries[key]
             return len(gone)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._bytes = 0

@@ -11,6 +11,8 @@ import numpy.typing as npt
 import psycopg
 from pgvector.psycopg.vector import VectorBinaryDumper
 from psycopg import Pipeline
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg.rows import namedtuple_row
 from psycopg.types import TypeInfo
 from sqlalchemy.engine import Connection
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from memory.errors import StoreUnavailable
 from memory.repositories.concepts import concept_info
+from memory.search_cache import ScopeViews
 from memory.types import SearchHit
 
 # Exact per-scope top-k for every query row in one statement (docs/architecture.md, "Retrieval"): the btree
@@ -82,6 +85,7 @@ def _vector_cursor(session: Session) -> Any:
         dumper = type("QueryVectorDumper", (VectorBinaryDumper,), {"oid": info.oid})
         raw.adapters.register_dumper("numpy.ndarray", dumper)
         conn.info["rapbot_binary_vectors"] = True
+        conn.info["rapbot_vector_oid"] = info.oid
     return raw.cursor(row_factory=namedtuple_row)
 
 
@@ -124,6 +128,81 @@ def nearest(
         )
         for row in rows
     ]
+
+
+# For memory/search_cache.py: the memories' current numbers (migration 0008), and one memory's
+# views and concepts as the search above would see them, read between two reads of its number (all
+# four statements in one round trip; each sees what was committed when it ran, so two equal
+# numbers mean nothing of that memory changed in between).
+_VERSIONS_SQL = "SELECT id, search_version FROM scopes WHERE id = ANY(%(scopes)s)"
+_VERSION_SQL = "SELECT search_version FROM scopes WHERE id = %(scope)s"
+_SCOPE_VIEWS_SQL = """
+    SELECT id, concept_id, negative, embedding FROM views
+    WHERE scope_id = %(scope)s AND encoder = %(encoder)s AND dim = %(dim)s
+    ORDER BY id
+"""
+_SCOPE_CONCEPTS_SQL = """
+    SELECT c.id, c.scope_id, c.name, c.description, c.category, c.created_by, c.created_at, c.updated_at,
+           c.shared_from,
+           (SELECT count(*) FROM views cv WHERE cv.concept_id = c.id AND NOT cv.negative
+               AND NOT starts_with(cv.encoder, 'face:')) AS view_count,
+           (SELECT count(*) FROM views cv WHERE cv.concept_id = c.id AND cv.negative) AS negative_count
+    FROM concepts c
+    WHERE c.scope_id = %(scope)s AND EXISTS (
+        SELECT 1 FROM views v WHERE v.concept_id = c.id AND v.encoder = %(encoder)s AND v.dim = %(dim)s)
+"""
+
+
+class _RawBytes(Loader):
+    """A vector column as pgvector's binary bytes (2-byte dim, 2 unused, big-endian float32s), so a
+    memory's rows become one matrix with one numpy call (this cursor only)."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+def search_versions(s: Session, scope_ids: Sequence[int]) -> dict[int, int]:
+    """scope id -> its search_version, for those of these scopes that exist."""
+    with _vector_cursor(s) as cursor:
+        cursor.execute(_VERSIONS_SQL, {"scopes": [int(sid) for sid in scope_ids]})
+        return {int(row.id): int(row.search_version) for row in cursor.fetchall()}
+
+
+def load_scope(s: Session, scope_id: int, encoder: str, dim: int) -> ScopeViews | None:
+    """One memory's views of this encoder and dimension with their concepts, or None when the
+    memory changed while they were read (the caller searches in SQL this time)."""
+    params = {"scope": int(scope_id), "encoder": encoder, "dim": int(dim)}
+    _vector_cursor(s).close()  # teaches this connection the vector type once
+    raw: Any = s.connection().connection.dbapi_connection
+    before, views, concepts, after = (raw.cursor(row_factory=namedtuple_row, binary=i == 1) for i in range(4))
+    with before, views, concepts, after:
+        views.adapters.register_loader(s.connection().info["rapbot_vector_oid"], _RawBytes)
+        with raw.pipeline():  # one round trip; the results are read once it is synced
+            before.execute(_VERSION_SQL, params)
+            views.execute(_SCOPE_VIEWS_SQL, params)
+            concepts.execute(_SCOPE_CONCEPTS_SQL, params)
+            after.execute(_VERSION_SQL, params)
+        first, last = before.fetchone(), after.fetchone()
+        view_rows, concept_rows = views.fetchall(), concepts.fetchall()
+    if first is None or last is None or first.search_version != last.search_version:
+        return None
+    if view_rows:
+        blob = np.frombuffer(b"".join(row.embedding for row in view_rows), dtype=">f4").reshape(len(view_rows), dim + 1)
+        matrix = blob[:, 1:].astype(np.float32)  # the 4-byte header is one float32 slot
+    else:
+        matrix = np.zeros((0, dim), dtype=np.float32)
+    negative = np.array([bool(row.negative) for row in view_rows], dtype=bool)
+    ids = np.array([int(row.id) for row in view_rows], dtype=np.int64)
+    owners = np.array([int(row.concept_id) for row in view_rows], dtype=np.int64)
+    return ScopeViews(
+        version=int(first.search_version),
+        ids=ids[~negative],
+        owners=owners[~negative],
+        matrix=np.ascontiguousarray(matrix[~negative]),
+        negative_owners=owners[negative],
+        negatives=np.ascontiguousarray(matrix[negative]),
+        concepts={int(row.id): concept_info(row, row.view_count, row.negative_count) for row in concept_rows},
+    )
 
 
 def cluster_views(connection: Connection) -> None:

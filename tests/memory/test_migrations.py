@@ -27,7 +27,7 @@ from rapbot.cli import app
 TABLES = {"scopes", "concepts", "views", "audit_events", "dead_letters"}
 TABLES |= {"web_sessions", "members_seen"}  # 0004
 TABLES |= {"photo_index_settings", "indexed_photos", "indexed_embeddings", "indexed_recognitions"}  # 0007
-HEAD = "0007"
+HEAD = "0008"
 
 
 def _tables(url: str) -> set[str]:

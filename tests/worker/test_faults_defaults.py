@@ -7,8 +7,8 @@ Postgres servers stopped with pg_ctl, `rapbot worker` subprocesses, SIGKILL and 
 - a Redis restart with tasks in flight leaves every worker role serving, and the first request
   after it is answered;
 - the limits compose: at the defaults a poison request reaches the dead letters (in Postgres)
-  before its client gives up (the derivation at the defaults, plus one run of real workers with
-  the soft limit scaled down to 5 s and every other limit derived from it, as the defaults are);
+  before its client gives up (the derivation, and one run of real workers at the defaults: a
+  request that kills its worker on each of its 3 deliveries, about 4.5 minutes);
 - a killed worker is reported within seconds, not after the client timeout;
 - the first request after a Postgres restart is answered; every write, store queue included, is
   checked against its deadline before it commits; Postgres' lock and idle-in-transaction timeouts
@@ -148,18 +148,19 @@ async def test_a_poison_request_reaches_the_dead_letters_in_postgres_before_its_
     database_url: str,
     album: list[bytes],
 ) -> None:
-    # The scaled run: soft limit 5 s, everything else derived as at the defaults (hard 15, visibility
-    # 25, client 2 x 27 + 45 = 99 s). The poison kills the GPU worker (as the OOM killer would); the
-    # `--role all` parent starts it again, and the request comes back to it after the visibility timeout.
-    settings = defaults_on(private_redis, task_soft_time_limit_s=5, max_deliveries=2)
-    assert settings.client_timeout_s == 99
+    # At the defaults, unscaled (soft 60, hard 70, visibility 80, 3 deliveries, client 300 s; about
+    # 4.5 minutes): the poison kills the GPU worker (as the OOM killer would) on every delivery; the
+    # `--role all` parent starts it again, and the request comes back to it after the visibility
+    # timeout; the delivery after the last allowed one writes the dead letter and replies.
+    settings = defaults_on(private_redis)
+    assert (settings.max_deliveries, settings.visibility_timeout_s, settings.client_timeout_s) == (3, 80, 300)
     workers, client, redis = workers_for(settings), client_for(settings), private_redis.client()
     request_id = f"poison-{uuid.uuid4().hex}"
     await workers.start_and_wait()
     parent = workers.running[-1]
     sent = time.monotonic()
     request = asyncio.create_task(client.remember(ALICE, "doom", "it kills", album * 2, request_id=request_id))
-    for delivery in (1, 2):
+    for delivery in range(1, settings.max_deliveries + 1):
         await until(lambda n=delivery: deliveries(redis, request_id) == n, f"delivery {delivery}", workers.log)
         gpu = role_pid(parent, "gpu")
         assert gpu is not None

@@ -1,0 +1,128 @@
+"""Memories searched from RAM, exactly: each process keeps a copy of the views of the memories it
+searched (one entry per scope, encoder and dimension), under a byte budget (RAPBOT_SEARCH_CACHE_MB),
+least recently used out first.
+
+A copy is only used while it is current: Postgres gives a memory a new `search_version` at every
+committed change to its views or concepts (migration 0008), a copy remembers the number it was
+loaded at, and every search first reads the numbers of its scopes (one small query). So a search
+answers what the SQL scan would (memory/repositories/search.py, `nearest`) at the cost of that
+query and a matrix product, instead of Postgres reading and scoring each view row (about 2-5 us a
+view with pgvector 0.6.2; see docs/memory.md, "Retrieval figures")."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from cachetools import LRUCache
+
+from memory.types import ConceptInfo, SearchHit
+
+# What one concept's info costs in RAM, roughly (strings, dates, the object): for the budget only.
+_CONCEPT_BYTES = 600
+
+
+@dataclass(frozen=True)
+class ScopeViews:
+    """One memory's views of one encoder and dimension, as of `version`."""
+
+    version: int
+    ids: npt.NDArray[np.int64]  # its own (not negative) views
+    owners: npt.NDArray[np.int64]  # the concept of each own view
+    matrix: npt.NDArray[np.float32]  # (views, dim), unit rows
+    negative_owners: npt.NDArray[np.int64]  # the concept of each negative view
+    negatives: npt.NDArray[np.float32]  # (negative views, dim)
+    concepts: dict[int, ConceptInfo]  # every concept with a view here, counts as the search reports them
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.owners, self.matrix, self.negative_owners, self.negatives)
+        return sum(int(a.nbytes) for a in arrays) + _CONCEPT_BYTES * len(self.concepts) + 200
+
+
+class SearchCache:
+    """(scope id, encoder, dim) -> ScopeViews, byte-bounded LRU (cachetools), thread-safe."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self._entries: LRUCache[Hashable, ScopeViews] = LRUCache(
+            maxsize=max(1, self.max_bytes), getsizeof=lambda entry: entry.nbytes
+        )
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    @property
+    def bytes(self) -> int:
+        return int(self._entries.currsize)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def current(self, key: Hashable, version: int) -> ScopeViews | None:
+        """The copy of `key` loaded at `version`, or None (none kept, or an older one: dropped)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.version == version:
+                self.hits += 1
+                return entry
+            if entry is not None:
+                del self._entries[key]
+            self.misses += 1
+            return None
+
+    def keep(self, key: Hashable, entry: ScopeViews) -> None:
+        with self._lock:
+            if entry.nbytes <= self.max_bytes:  # a memory larger than the whole budget is not kept
+                self._entries[key] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def rank(entries: Sequence[ScopeViews], queries: npt.NDArray[np.float32], k: int) -> list[SearchHit]:
+    """What `repositories.search.nearest` returns for these memories: for each query row its top-k
+    own views (inner product of unit vectors = cosine), unpooled, each with its concept's best
+    similarity to that concept's negative views for the same query row (None without any)."""
+    own = [e for e in entries if len(e.ids)]
+    if not own:
+        return []
+    ids = np.concatenate([e.ids for e in own])
+    owners = np.concatenate([e.owners for e in own])
+    sims = np.concatenate([e.matrix @ queries.T for e in own])  # (views, query rows)
+    concepts: dict[int, ConceptInfo] = {}
+    negative_sims: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
+    for entry in own:
+        concepts.update(entry.concepts)
+        if len(entry.negatives):
+            scores = entry.negatives @ queries.T
+            for concept_id in np.unique(entry.negative_owners).tolist():
+                negative_sims[concept_id] = (entry.negative_owners, scores)
+    hits: list[SearchHit] = []
+    for row in range(queries.shape[0]):
+        column = sims[:, row]
+        top = np.argpartition(-column, k - 1)[:k] if len(column) > k else np.arange(len(column))
+        for index in top.tolist():
+            concept_id = int(owners[index])
+            negative: float | None = None
+            if concept_id in negative_sims:
+                negative_owners, scores = negative_sims[concept_id]
+                negative = float(scores[negative_owners == concept_id, row].max())
+            hits.append(
+                SearchHit(
+                    concept=concepts[concept_id],
+                    similarity=float(column[index]),
+                    query_index=row,
+                    view_id=int(ids[index]),
+                    negative_similarity=negative,
+                )
+            )
+    return hits
