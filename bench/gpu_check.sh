@@ -8,7 +8,8 @@
 #      Llama-13B, bf16, random), initialised on the GPU and saved once
 #   3. bench/load.py on the hf engine: RAP's encoder ViT-L-14-336 (random), YOLO-World v2 X
 #      (random), the 13B generator, --device cuda, levels 1,8,32, batched vs --max-batch 1 (photo
-#      answers: per-stage times, mean batch per stage, vision-tower images per answer)
+#      answers: per-stage times, mean batch per stage, vision-tower images per answer), then
+#      bench/batching.py --batch 8 (each network alone, one request vs 8 in one call)
 #   4. bench/models.py --device cuda (latency and memory of the real architectures)
 #   5. bench/load.py on the vllm engine, when vLLM is there or installs (pip install vllm==0.33.0
 #      into .venv-vllm): `vllm serve <dir> --enable-prefix-caching`; skipped with the reason otherwise
@@ -204,6 +205,8 @@ note "networks: encoder $ENCODER, detector $DETECTOR, generator $RAPBOT_GENERATO
 LOAD_ARGS=(--levels "$LEVELS" --seconds "$LEVEL_SECONDS" --device "$DEVICE" --max-new-tokens "$MAX_NEW_TOKENS"
   --redis-server "$REDIS_SERVER" --client-timeout 300)
 step "load.py, hf engine" 330 "$PY" bench/load.py "${LOAD_ARGS[@]}" --engine hf
+# The same networks alone, one request vs 8 in one call: what batching can buy per stage at most.
+step "batching.py --batch 8" 90 "$PY" bench/batching.py --device "$DEVICE" --batch 8 --repeats 3
 
 # ---- 4. models.py ------------------------------------------------------------------------------
 if [ "${SKIP_MODELS:-0}" != 1 ]; then
@@ -266,7 +269,7 @@ fi
 
 note ""
 note "# summary (hf engine first, then vllm when it ran):"
-grep -E "^(batching speedup|a lone user|  ?[0-9]+ chats: answers/s)" "$RESULTS" | tee -a "$RESULTS.summary"
+grep -E "^(batching speedup|a lone user|  ?[0-9]+ chats: answers/s|generation stage, batch)" "$RESULTS" | tee -a "$RESULTS.summary"
 cat "$RESULTS.summary" >>"$RESULTS" 2>/dev/null
 rm -f "$RESULTS.summary"
 note "# done in $(($(date +%s) - STARTED)) s; results in $RESULTS"

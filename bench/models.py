@@ -1,6 +1,7 @@
 """Latency and peak memory of the REAL architectures with random weights (no download needed):
-CLIP ViT-L-14-336 (batch 1 and 8), YOLO-World v2 X and S at 640 px, and 64 generated tokens of a
-SmolVLM-256M-sized Idefics3 (the cpu profile's generator). CPU always; CUDA (bf16) when present.
+CLIP ViT-L-14-336 (batch 1 and 8), YOLO-World v2 X and S at 640 px (S also 6 photos in one pass), and
+64 generated tokens of a SmolVLM-256M-sized Idefics3 (the cpu profile's generator).
+CPU always; CUDA (bf16) when present.
 
 Each case runs in its own process so its peak memory is its own. Usage:
     nice .venv/bin/python bench/models.py [--device cpu|cuda|all] [--repeats 3]
@@ -62,15 +63,17 @@ def bench_encoder(device: str, repeats: int, batch: int) -> float:
     return _timed(lambda: encoder.embed_images(images), device, repeats) / batch
 
 
-def bench_detector(device: str, repeats: int, graph: str) -> float:
+def bench_detector(device: str, repeats: int, graph: str, batch: int = 1) -> float:
+    """Seconds per photo; `batch` photos of one shape through one detect_batch (one forward pass),
+    as the serving engine sends them (model/engine.py)."""
     from model.detector import YoloWorldDetector
     from model.settings import ModelSettings
     from model.tiny import TINY_DETECTOR_TEXT_SPEC
 
     detector = YoloWorldDetector(graph, ModelSettings(device=device), text_spec=TINY_DETECTOR_TEXT_SPEC)
-    image = _photo(640)
+    images = [_photo(640)] * batch
     classes = ["person", "dog", "cup", "flag", "rocket"]
-    return _timed(lambda: detector.detect(image, classes), device, repeats)
+    return _timed(lambda: detector.detect_batch(images, classes), device, repeats) / batch
 
 
 def smolvlm_256m_config():  # type: ignore[no-untyped-def]
@@ -139,6 +142,7 @@ CASES: dict[str, Callable[[str, int], float]] = {
     "encoder ViT-L-14-336, batch 8 (s/image)": lambda d, r: bench_encoder(d, r, 8),
     "detector yolov8x-worldv2, 640 px (s/image)": lambda d, r: bench_detector(d, r, "yolov8x-worldv2.yaml"),
     "detector yolov8s-worldv2, 640 px (s/image)": lambda d, r: bench_detector(d, r, "yolov8s-worldv2.yaml"),
+    "detector yolov8s-worldv2, 640 px, batch 6 (s/image)": lambda d, r: bench_detector(d, r, "yolov8s-worldv2.yaml", 6),
     f"generator SmolVLM-256M size, {GENERATED_TOKENS} tokens (s)": bench_generator,
 }
 
@@ -172,7 +176,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="CI size: the YOLO-World S case, once, on CPU")
     args = parser.parse_args()
     if args.smoke:
-        args.device, args.repeats, args.only = "cpu", 1, "yolov8s-worldv2"
+        args.device, args.repeats, args.only = "cpu", 1, "yolov8s-worldv2, 640 px (s"
 
     import torch
 

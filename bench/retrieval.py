@@ -7,8 +7,9 @@ FAISS IndexFlatIP over that scope's vectors in-process (the floor) and FAISS fla
 
 Times the store four times: the Postgres scan with views in arrival order (as loaded), then after
 `rapbot db cluster` (ordered by memory, migration 0006); then the default store, which keeps each
-searched memory's views in RAM (memory/search_cache.py): a first pass (every memory loaded on first
-touch) and a second (the copies used, each checked against its memory's search_version).
+searched memory's views in RAM (memory/search_cache.py): a first pass (no copies yet: each search
+scans Postgres and asks for its memory's copy, loaded in the background) and a second (the copies
+used, each checked against its memory's search_version).
 Prints one table of p50/p99 latency per query and ratios to the floor.
 Not a test: it asserts nothing about speed, but it exits non-zero unless the store's top-k equals
 FAISS's exact per-scope top-k for every query (recall 1.0).
@@ -203,12 +204,17 @@ def main() -> None:
         pg_t, agree = timed_pass(store, queries, floors, kept, args.k, floor_t)
         cached.search([queries[0][0]], queries[0][1], ENCODER, k=args.k)  # warm its pool
         cached.search_cache.clear()
-        first_t, first_agree = timed_pass(cached, queries, floors, kept, args.k, floor_t)
+        # (Its floor times are left out of the floor: the background loads share this process's cores.)
+        first_t, first_agree = timed_pass(cached, queries, floors, kept, args.k, [])
+        settle_t = time.perf_counter()
+        cached.search_cache.settle(timeout_s=600)  # the copies the first pass asked for, loaded meanwhile
+        settle_s = time.perf_counter() - settle_t
         warm_t, warm_agree = timed_pass(cached, queries, floors, kept, args.k, floor_t)
         cache_note = (
             f"{len(cached.search_cache):,} memories, {cached.search_cache.bytes / 2**20:.0f} MB of "
             f"{cached.search_cache.max_bytes / 2**20:.0f} MB; {cached.search_cache.hits:,} searches from RAM, "
-            f"{cached.search_cache.misses:,} loaded"
+            f"{cached.search_cache.misses:,} not current (scanned in Postgres, copy loaded in the "
+            f"background; {settle_s:.1f} s of loading left after the first pass)"
         )
         cached.close()
         global_t = []
@@ -233,15 +239,15 @@ def main() -> None:
         f"{int(np.median(qsizes[np.argsort(pg_t)[-max(1, len(pg_t) // 100) :]]))} views"
         f"\nstore top-{args.k} == FAISS exact per-scope top-{args.k}: {arrival_agree}/{len(queries)} queries "
         f"in arrival order, {agree}/{len(queries)} after `rapbot db cluster` ({cluster_s:.0f} s), "
-        f"{first_agree}/{len(queries)} and {warm_agree}/{len(queries)} from RAM (first and second pass)"
+        f"{first_agree}/{len(queries)} and {warm_agree}/{len(queries)} by the default store (first and second pass)"
         f"\nthe store's copies in RAM after both passes: {cache_note}\n"
     )
     print("| method | queries | p50 ms | p99 ms | p50 / floor | p99 / floor |\n|---|---:|---:|---:|---:|---:|")
     for label, times in (
         ("MemoryStore.search, views in arrival order", arrival_t),
         ("MemoryStore.search, after `rapbot db cluster`", pg_t),
-        ("MemoryStore.search from RAM, first pass (each memory loaded on first touch)", first_t),
-        ("MemoryStore.search from RAM, second pass (default: copies checked by search_version)", warm_t),
+        ("MemoryStore.search, default store, first pass (no copies yet: scans, loads in background)", first_t),
+        ("MemoryStore.search, default store, second pass (copies in RAM, checked by search_version)", warm_t),
         ("FAISS IndexFlatIP over the scope's vectors (floor)", floor_t),
         (f"FAISS IndexFlatIP over all {args.views:,} (global, no scopes)", global_t),
     ):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ from memory.errors import (
 from memory.export import export_zip
 from memory.repositories import audit as audit_log
 from memory.repositories import concepts, dead_letters, reembedding, scopes, search, views, web
-from memory.search_cache import SearchCache, rank
+from memory.search_cache import ScopeViews, SearchCache, rank
 from memory.settings import MemorySettings
 from memory.types import (
     FACE_ENCODER_PREFIX,
@@ -95,6 +96,7 @@ class MemoryStore:
         return store
 
     def close(self) -> None:
+        self.search_cache.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -622,26 +624,32 @@ class MemoryStore:
     def _nearest(
         self, s: Session, scope_ids: Sequence[int], matrix: npt.NDArray[np.float32], encoder: str, k: int
     ) -> list[SearchHit]:
-        """search.nearest's answer, from this process's current copies of the memories when it keeps
-        them (memory/search_cache.py): one query for the memories' numbers, then a copy loaded for
-        each memory whose number moved."""
+        """search.nearest's answer, from this process's current copies of the memories when it has
+        them all (memory/search_cache.py): one query for the memories' numbers, then a matrix
+        product. Otherwise the scan in Postgres, while the missing copies load in the background."""
         if not self.search_cache.enabled:
             return search.nearest(s, scope_ids, matrix, encoder, k)
         dim = int(matrix.shape[1])
         versions = search.search_versions(s, scope_ids)
-        entries = []
+        entries, missing = [], []
         for scope_id in dict.fromkeys(int(sid) for sid in scope_ids):
             if scope_id not in versions:
                 continue  # no such memory: nothing in it
             key = (scope_id, encoder, dim)
             entry = self.search_cache.current(key, versions[scope_id])
             if entry is None:
-                entry = search.load_scope(s, scope_id, encoder, dim)
-                if entry is None:  # it changed while being read: scan in Postgres this time
-                    return search.nearest(s, scope_ids, matrix, encoder, k)
-                self.search_cache.keep(key, entry)
-            entries.append(entry)
+                missing.append(key)
+            else:
+                entries.append(entry)
+        if missing:
+            for key in missing:
+                self.search_cache.load_later(key, partial(self._load_copy, *key))
+            return search.nearest(s, scope_ids, matrix, encoder, k)
         return rank(entries, matrix, k)
+
+    def _load_copy(self, scope_id: int, encoder: str, dim: int) -> ScopeViews | None:
+        with self._read() as s:
+            return search.load_scope(s, scope_id, encoder, dim)
 
     # ---- dead letters: requests that stopped their worker on every delivery (operators only) -----
 

@@ -5,6 +5,7 @@ pool) is seen by the next search."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,6 +93,7 @@ def test_cached_search_answers_what_the_postgres_scan_answers(
                 got = cached.search(scopes, queries, ENCODER, k=k, pooled=pooled)
                 assert _summary(got) == _summary(want)
                 assert got  # something to compare
+        assert cached.search_cache.settle()  # the copies the first searches asked for are loaded
     assert cached.search_cache.hits > 0
     assert cached.search([mine.id], [unit(3, 16)], "other-encoder", k=2)[0].concept.name == "thing1"
 
@@ -99,11 +101,21 @@ def test_cached_search_answers_what_the_postgres_scan_answers(
 def test_every_change_by_another_process_is_seen_by_the_next_search(
     cached: MemoryStore, other: MemoryStore, alice: Actor
 ) -> None:
+    # Each search below comes after the copy of the memory's previous state was loaded (settled),
+    # so a stale copy would answer if the change were not seen.
+    real_search = cached.search
+
+    def search(*args: Any, **kwargs: Any) -> list[SearchHit]:
+        assert cached.search_cache.settle()
+        return real_search(*args, **kwargs)
+
+    cached.search = search  # type: ignore[method-assign]
     scope = other.scope("telegram", ScopeKind.USER, "alice")
     other.add_concept(scope.id, alice, "bo", "my dog", "dog", make_view(1))
+    assert [h.concept.name for h in cached.search([scope.id], unit(1), ENCODER)] == ["bo"]  # a scan
+    assert cached.search_cache.settle()
     assert [h.concept.name for h in cached.search([scope.id], unit(1), ENCODER)] == ["bo"]
-    assert [h.concept.name for h in cached.search([scope.id], unit(1), ENCODER)] == ["bo"]
-    assert cached.search_cache.hits >= 1  # nothing changed: the copy answered
+    assert cached.search_cache.hits == 1  # nothing changed: the copy answered
 
     other.add_concept(scope.id, alice, "mam", "", "cat", make_view(2))  # a new concept
     assert cached.search([scope.id], unit(2), ENCODER, k=1)[0].concept.name == "mam"
@@ -135,6 +147,9 @@ def test_a_truncated_table_is_not_served_from_a_copy(
     scope = other.scope("telegram", ScopeKind.USER, "alice")
     other.add_concept(scope.id, alice, "bo", "", "dog", make_view(1))
     assert cached.search([scope.id], unit(1), ENCODER)
+    assert cached.search_cache.settle()
+    assert cached.search([scope.id], unit(1), ENCODER)  # from the copy
+    assert cached.search_cache.hits == 1
     with memory_engine.begin() as conn:
         conn.execute(text("TRUNCATE views"))
     assert cached.search([scope.id], unit(1), ENCODER) == []

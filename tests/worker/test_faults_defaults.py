@@ -67,6 +67,7 @@ from worker.settings import MIN_DEAD_LETTER_SLACK_S, WorkerSettings
 from worker.transport.celery_app import make_celery
 from worker.transport.local import LocalClient
 from worker.transport.presence import STALE_S, presence_key
+from worker.transport.wire import done_key
 
 pytestmark = pytest.mark.faults
 
@@ -200,12 +201,17 @@ async def test_a_redis_restart_with_tasks_in_flight_leaves_every_role_serving(
     ids = [f"flight-{n}-{uuid.uuid4().hex}" for n in range(6)]
     in_flight = [
         asyncio.create_task(
-            client.remember(Requester(platform="console", user_id=f"u{n}"), "desk", "a desk", album, request_id=rid)
+            client.remember(Requester(platform="console", user_id=f"u{n}"), "desk", "a desk", album * 2, request_id=rid)
         )
         for n, rid in enumerate(ids)
     ]
     await until(lambda: any(deliveries(redis, rid) for rid in ids), "a request in flight", workers.log)
+    running = [rid for rid in ids if deliveries(redis, rid) and not redis.exists(done_key(rid))]
+    assert running, "every request finished before Redis stopped: nothing was in flight"
     private_redis.stop()
+    # Down for a while, as a real restart is: the tasks in flight finish meanwhile and cannot be
+    # acknowledged, and the consumer's reconnects fail.
+    await asyncio.sleep(5)
     private_redis.start()  # same port, empty: queues, replies and heartbeats are gone
     # Every request in flight ends with a reply or a clear error, none hangs past the client timeout.
     for outcome in await asyncio.gather(*in_flight, return_exceptions=True):
