@@ -137,41 +137,75 @@ class SearchCache:
             loader.shutdown(wait=False, cancel_futures=True)
 
 
+def pgvector_inner_products(rows: npt.NDArray[np.float32], query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Each row's inner product with `query` (one vector, or one per row), rounded exactly as
+    pgvector 0.6 built for AVX computes `<#>`: float32 products summed in 8 lanes in order, the
+    lanes pairwise, then the 4-lane and scalar remainders (found by comparing bit for bit at dims
+    13-768). So a similarity from a copy is the number the scan reports, to the last bit (tested
+    against the embedded Postgres), and the same photo gets the same answer whichever path served
+    it. (A pgvector built otherwise may differ in the last bit, about 1e-7.)"""
+    rows = np.asarray(rows, dtype=np.float32)
+    dim = rows.shape[1]
+    products = rows * np.asarray(query, dtype=np.float32)
+    main = dim - dim % 8
+    lanes = np.zeros((rows.shape[0], 8), dtype=np.float32)
+    for start in range(0, main, 8):
+        lanes += products[:, start : start + 8]
+    lanes = lanes[:, :4] + lanes[:, 4:]
+    lanes = lanes[:, :2] + lanes[:, 2:]
+    total = lanes[:, 0] + lanes[:, 1]
+    rest = main
+    if dim - main >= 4:  # the compiler's 4-lane epilogue, reduced pairwise and added
+        tail = products[:, main : main + 4]
+        pairs = tail[:, :2] + tail[:, 2:]
+        total = total + (pairs[:, 0] + pairs[:, 1])
+        rest = main + 4
+    for column in range(rest, dim):  # then one at a time
+        total = total + products[:, column]
+    return total
+
+
 def rank(entries: Sequence[ScopeViews], queries: npt.NDArray[np.float32], k: int) -> list[SearchHit]:
     """What `repositories.search.nearest` returns for these memories: for each query row its top-k
     own views (inner product of unit vectors = cosine), unpooled, each with its concept's best
-    similarity to that concept's negative views for the same query row (None without any)."""
+    similarity to that concept's negative views for the same query row (None without any). The top
+    k is chosen by a matrix product (BLAS rounding: a near-tie at the k-th place, within 1e-7, may
+    break the other way than in the scan); the numbers reported are pgvector's own rounding."""
     own = [e for e in entries if len(e.ids)]
     if not own:
         return []
     ids = np.concatenate([e.ids for e in own])
     owners = np.concatenate([e.owners for e in own])
-    sims = np.concatenate([e.matrix @ queries.T for e in own])  # (views, query rows)
+    matrix = np.concatenate([e.matrix for e in own])
+    sims = matrix @ queries.T  # (views, query rows)
     concepts: dict[int, ConceptInfo] = {}
-    negative_sims: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
     for entry in own:
         concepts.update(entry.concepts)
-        if len(entry.negatives):
-            scores = entry.negatives @ queries.T
-            for concept_id in np.unique(entry.negative_owners).tolist():
-                negative_sims[concept_id] = (entry.negative_owners, scores)
-    hits: list[SearchHit] = []
+    # Every (query row, chosen view) pair, scored in one call.
+    pair_rows, pair_views = [], []
     for row in range(queries.shape[0]):
         column = sims[:, row]
         top = np.argpartition(-column, k - 1)[:k] if len(column) > k else np.arange(len(column))
-        for index in top.tolist():
-            concept_id = int(owners[index])
-            negative: float | None = None
-            if concept_id in negative_sims:
-                negative_owners, scores = negative_sims[concept_id]
-                negative = float(scores[negative_owners == concept_id, row].max())
-            hits.append(
-                SearchHit(
-                    concept=concepts[concept_id],
-                    similarity=float(column[index]),
-                    query_index=row,
-                    view_id=int(ids[index]),
-                    negative_similarity=negative,
-                )
-            )
-    return hits
+        pair_rows.append(np.full(len(top), row))
+        pair_views.append(top)
+    rows, chosen = np.concatenate(pair_rows), np.concatenate(pair_views)
+    similarity = pgvector_inner_products(matrix[chosen], queries[rows])
+    # The same for every (hit, negative view of its concept) pair; the best per hit.
+    negative_owners = np.concatenate([e.negative_owners for e in own])
+    negative_best = np.full(len(chosen), -np.inf, dtype=np.float32)
+    if len(negative_owners):
+        negatives = np.concatenate([e.negatives for e in own])
+        hit_of, negative_of = np.nonzero(owners[chosen][:, None] == negative_owners[None, :])
+        if len(hit_of):
+            scores = pgvector_inner_products(negatives[negative_of], queries[rows[hit_of]])
+            np.maximum.at(negative_best, hit_of, scores)
+    return [
+        SearchHit(
+            concept=concepts[int(owners[view])],
+            similarity=float(similarity[n]),
+            query_index=int(rows[n]),
+            view_id=int(ids[view]),
+            negative_similarity=None if negative_best[n] == -np.inf else float(negative_best[n]),
+        )
+        for n, view in enumerate(chosen.tolist())
+    ]

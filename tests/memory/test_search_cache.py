@@ -13,6 +13,7 @@ from memory_testkit import DIM, ENCODER, make_view, unit
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from memory.search_cache import pgvector_inner_products
 from memory.settings import MemorySettings
 from memory.store import MemoryStore
 from memory.types import Actor, ScopeInfo, ScopeKind, SearchHit
@@ -50,8 +51,8 @@ def _summary(hits: list[SearchHit]) -> list[tuple[int, int, int, float, float | 
             h.query_index,
             h.concept.id,
             h.view_id,
-            round(h.similarity, 5),
-            None if h.negative_similarity is None else round(h.negative_similarity, 5),
+            h.similarity,  # to the last bit: the same photo gets the same answer either way
+            h.negative_similarity,
             h.concept.view_count,
             h.concept.negative_count,
             h.concept.name,
@@ -173,3 +174,20 @@ def test_a_wrong_query_dimension_is_still_refused(cached: MemoryStore, alice: Ac
     cached.add_concept(scope.id, alice, "bo", "", "dog", make_view(1))
     with pytest.raises(Exception, match=f"{DIM} numbers|have {DIM}"):
         cached.search([scope.id], unit(1, DIM + 1), ENCODER)
+
+
+@pytest.mark.parametrize("dim", [13, 16, 20, 128, 512, 767, 768])
+def test_a_copy_scores_as_pgvector_does_to_the_last_bit(memory_engine: Engine, dim: int) -> None:
+    from pgvector.psycopg import register_vector
+
+    rng = np.random.default_rng(dim)
+    rows = rng.standard_normal((40, dim)).astype(np.float32)
+    query = rng.standard_normal(dim).astype(np.float32)
+    with memory_engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        register_vector(raw)
+        want = [
+            -raw.execute("SELECT %s::vector <#> %s::vector", (row, query)).fetchone()[0]  # type: ignore[index]
+            for row in rows
+        ]
+    assert pgvector_inner_products(rows, query).tolist() == want

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ import numpy as np
 import pgserver
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from test_celery import ROOT
 from test_faults import (  # noqa: F401  (fixtures)
     PrivateRedis,
@@ -423,6 +425,34 @@ def test_postgres_lock_and_idle_timeouts_come_from_the_settings(store: MemorySto
     assert [c.name for c in store.list_concepts(scope.id, Actor("alice")).items] == ["desk"]
     store.forget(scope.id, Actor("alice"), "desk")  # the lock was freed
     impatient.close()
+
+
+def test_postgres_statement_and_connect_timeouts_come_from_the_settings(database_url: str) -> None:
+    # Any statement of the store's sessions is cut at the statement timeout.
+    hasty = MemoryStore(database_url, MemorySettings(statement_timeout_s=0.5))
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="statement timeout"), hasty.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_sleep(3)")
+        assert time.monotonic() - started < 2.5
+    finally:
+        hasty.close()
+    # A server that takes the connection and never answers (a frozen Postgres, a black-holed
+    # address): the store gives up after the connect timeout and says the database is unreachable.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)  # the handshake completes, nothing ever answers
+        port = mute.getsockname()[1]
+        silent = MemoryStore(
+            f"postgresql+psycopg://rapbot@127.0.0.1:{port}/rapbot", MemorySettings(connect_timeout_s=1.0)
+        )
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                silent.ping()
+            assert time.monotonic() - started < 5  # 1 s, not the OS's minutes of waiting
+        finally:
+            silent.close()
 
 
 def _view() -> NewView:
