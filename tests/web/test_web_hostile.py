@@ -132,6 +132,28 @@ def test_other_posts_have_a_small_body_limit(gallery: Gallery, bob: httpx.Client
     assert response.status_code == 413
 
 
+def test_a_refused_form_sent_whole_gets_the_page_not_a_reset(gallery: Gallery, bob: httpx.Client) -> None:
+    """A browser sends the whole body before it reads the answer: the 413 page must still reach it
+    (a server that answers and closes with the body unread makes the kernel reset the connection,
+    and the reply is lost; seen under load)."""
+    body = b"name=rex&description=" + b"x" * 200_000
+    cookie = "; ".join(f"{name}={value}" for name, value in bob.cookies.items())
+    url = urlsplit(gallery.url)
+    assert url.hostname is not None and url.port is not None
+    head = (
+        f"POST /m/me/edit HTTP/1.1\r\nHost: {url.hostname}\r\nAccept: text/html\r\nCookie: {cookie}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port), timeout=30) as conn:
+        conn.sendall(head.encode() + body)
+        time.sleep(1.0)  # the server has answered (and, without reading the body, reset) by now
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"too large" in reply
+
+
 def test_gallery_writes_count_against_the_chats_request_limits(gallery: Gallery, bob: httpx.Client) -> None:
     """One count per user with the chat bot of the same platform (bot/ratelimit.py): when the
     Telegram bot's limit is spent, the gallery's next write waits too."""
