@@ -182,7 +182,7 @@ def load_scope(s: Session, scope_id: int, encoder: str, dim: int) -> ScopeViews 
     count = len(found.ids) if found is not None and found.ids else 0
     if count:
         # Every vector in pgvector's binary form (2-byte dim, 2 unused, big-endian float32s) in ONE
-        # bytea: one object to move and decode, not a row per view (15 -> ~5 ms for 1,000 views).
+        # bytea: one object to move and decode, not a row object per view.
         blob = np.frombuffer(found.embeddings, dtype=">f4").reshape(count, dim + 1)
         matrix = blob[:, 1:].astype(np.float32)  # the 4-byte header is one float32 slot
         ids = np.asarray(found.ids, dtype=np.int64)
